@@ -1,0 +1,78 @@
+/* The session: wires the transport (websocket) to the data channel engine and
+ * the channel to one session-type handler (shell, or a port mode). Owns the
+ * one libwebsockets event loop of the process.
+ *
+ * Data flows one way: socket -> transport -> ssm_chan -> session (handshake,
+ * decryption, dispatch) -> handler -> local fd; and back: local fd -> handler
+ * -> session_send() (encryption) -> ssm_chan -> transport -> socket. Handlers
+ * never touch the channel or the websocket directly. */
+#ifndef SSM_SESSION_H
+#define SSM_SESSION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ssm_handshake.h"
+
+struct lws_context;
+struct lws_vhost;
+typedef struct ssm_session ssm_session;
+
+/* ---- What handlers may call ---- */
+
+/* Queue one payload for the agent (Output payloads are encrypted when KMS is
+ * on). Returns 0, or SSM_CHAN_EFULL when the send window is full: the handler
+ * stops reading its local source until on_send_space(). */
+int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t n);
+/* Largest plaintext payload session_send() accepts right now (0: stop reading). */
+size_t session_send_space(const ssm_session *s);
+/* The handler can take payloads again after returning SSM_DELIVER_NOT_READY. */
+void session_resume_delivery(ssm_session *s);
+
+struct lws_context *session_lws_context(ssm_session *s);
+struct lws_vhost *session_lws_vhost(ssm_session *s);
+const char *session_id(const ssm_session *s);
+/* The parsed HandshakeRequest (agent version, port properties); for the legacy
+ * no-handshake shell path a request with kind SHELL and empty fields. */
+const ssm_hs_request *session_handshake(const ssm_session *s);
+
+/* User-visible text to stdout, written in order with payload output. */
+void session_print(ssm_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Finish: run the handler's stop, restore everything, leave the loop, exit
+ * with code. message (may be NULL) is printed to stdout first. */
+void session_end(ssm_session *s, int exit_code, const char *message);
+/* Ask the service to end the session (TerminateSession API, best effort). */
+void session_terminate_api(ssm_session *s);
+/* Milliseconds of a monotonic clock (the one every protocol call gets). */
+uint64_t session_now_ms(void);
+
+/* ---- What a handler provides ---- */
+
+typedef struct ssm_handler_ops {
+    const char *name;
+    /* The session type is known (HandshakeComplete processed, or the legacy
+     * first Output). Set up local I/O; return 0 or -1 with a message printed
+     * through session_end(). */
+    int (*start)(ssm_session *s, void **state);
+    /* An in-order, decrypted payload. Return SSM_DELIVER_OK or
+     * SSM_DELIVER_NOT_READY (backpressure: call session_resume_delivery()
+     * once room frees). */
+    int (*on_payload)(void *state, uint32_t payload_type, const uint8_t *p, size_t n);
+    /* The send window reopened: resume reading local sources. */
+    void (*on_send_space)(void *state);
+    /* SIGINT/SIGQUIT/SIGTSTP/SIGWINCH (delivered on the loop, never in a
+     * signal handler). */
+    void (*on_signal)(void *state, int signo);
+    /* Undo everything (terminal modes, sockets, unix socket files). Must be
+     * safe to call at any point after start. */
+    void (*stop)(void *state);
+} ssm_handler_ops;
+
+extern const ssm_handler_ops ssm_shell_handler;
+extern const ssm_handler_ops ssm_port_mux_handler;
+extern const ssm_handler_ops ssm_port_basic_handler;
+extern const ssm_handler_ops ssm_port_stdio_handler;
+
+#endif
