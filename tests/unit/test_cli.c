@@ -1,0 +1,432 @@
+/* ssm_cli_parse: every argv form of PROTOCOL.md §1 / PROTOCOL-NEWEST.md §8,
+ * byte-exact output, the env-var hand-off and the token never printed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define TOKEN "tok-SECRET-7f3a9c"
+#define GOOD_RESPONSE                                                                              \
+    "{\"SessionId\": \"sess-123\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": "                \
+    "\"wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/sess-123?role=publish_subscribe\"}"
+#define ENV_NAME "AWS_SSM_START_SESSION_RESPONSE"
+
+typedef struct run {
+    int action, exit_code;
+    char *out; /* everything written to the FILE */
+    size_t out_len;
+    ssm_cli_args args;
+} run;
+
+/* Runs ssm_cli_parse on a NULL-terminated list of arguments (argv[0] added). */
+static run parse(const char *first, ...)
+{
+    char *argv[16] = {"session-manager-plugin"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 15; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+
+    run r;
+    memset(&r, 0, sizeof r);
+    FILE *f = open_memstream(&r.out, &r.out_len);
+    assert_non_null(f);
+    r.exit_code = -42;
+    r.action = ssm_cli_parse(argc, argv, &r.args, &r.exit_code, f);
+    fclose(f);
+    return r;
+}
+
+static void run_free(run *r)
+{
+    ssm_cli_args_free(&r->args);
+    free(r->out);
+}
+
+static void assert_exit_with(run *r, const char *expected)
+{
+    assert_int_equal(r->action, SSM_CLI_EXIT);
+    assert_int_equal(r->exit_code, 0);
+    assert_int_equal(r->out_len, strlen(expected));
+    assert_memory_equal(r->out, expected, r->out_len);
+    /* Nothing is handed to the caller on EXIT. */
+    assert_null(r->args.token);
+    assert_null(r->args.session_id);
+}
+
+/* One "Cannot perform start session: ...\n" line that never shows the token. */
+static void assert_cannot_start(run *r, const char *must_contain)
+{
+    static const char prefix[] = "Cannot perform start session: ";
+    assert_int_equal(r->action, SSM_CLI_EXIT);
+    assert_int_equal(r->exit_code, 0);
+    assert_true(r->out_len > sizeof prefix);
+    assert_memory_equal(r->out, prefix, sizeof prefix - 1);
+    assert_int_equal(r->out[r->out_len - 1], '\n');
+    assert_ptr_equal(memchr(r->out, '\n', r->out_len), r->out + r->out_len - 1);
+    assert_null(strstr(r->out, TOKEN));
+    assert_null(strstr(r->out, "SECRET"));
+    if (must_contain)
+        assert_non_null(strstr(r->out, must_contain));
+    assert_null(r->args.token);
+}
+
+static void test_no_arguments(void **state)
+{
+    (void)state;
+    run r = parse(NULL);
+    assert_exit_with(&r, "\nThe Session Manager plugin was installed successfully. Use the AWS CLI "
+                         "to start a session.\n\n");
+    run_free(&r);
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    run r = parse("--version", NULL);
+    assert_exit_with(&r, SSM_PLUGIN_VERSION "\n");
+    run_free(&r);
+    r = parse("--version", NULL);
+    assert_exit_with(&r, "1.2.896.0\n"); /* the version the team ships today */
+    run_free(&r);
+}
+
+static void test_unknown_operation_argc2(void **state)
+{
+    (void)state;
+    run r = parse("--help", NULL);
+    assert_exit_with(&r, "\nUnknown operation --help. \nUse session-manager-plugin --version to "
+                         "check the version.\n\n");
+    run_free(&r);
+    r = parse("-version", NULL); /* only the exact spelling prints the version */
+    assert_exit_with(&r, "\nUnknown operation -version. \nUse session-manager-plugin --version to "
+                         "check the version.\n\n");
+    run_free(&r);
+}
+
+static void test_unknown_operation_argc3(void **state)
+{
+    (void)state;
+    run r = parse("--version", "extra", NULL);
+    assert_exit_with(&r, "\nUnknown operation --version. \nUse session-manager-plugin --version to "
+                         "check the version.\n\n");
+    run_free(&r);
+    r = parse("", "x", NULL);
+    assert_exit_with(&r, "\nUnknown operation . \nUse session-manager-plugin --version to check "
+                         "the version.\n\n");
+    run_free(&r);
+}
+
+static void test_legacy_form(void **state)
+{
+    (void)state;
+    run r = parse(GOOD_RESPONSE, "us-east-1", "StartSession", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.out_len, 0);
+    assert_true(r.args.legacy_cli);
+    assert_string_equal(r.args.session_id, "sess-123");
+    assert_string_equal(r.args.token, TOKEN);
+    assert_string_equal(r.args.stream_url,
+                        "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/"
+                        "sess-123?role=publish_subscribe");
+    assert_string_equal(r.args.region, "us-east-1");
+    assert_string_equal(r.args.operation, "StartSession");
+    assert_string_equal(r.args.profile, "");
+    assert_string_equal(r.args.target, "");
+    assert_string_equal(r.args.endpoint, "");
+    run_free(&r);
+}
+
+static void test_current_forms(void **state)
+{
+    (void)state;
+    run r = parse(GOOD_RESPONSE, "eu-west-1", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_false(r.args.legacy_cli);
+    assert_string_equal(r.args.profile, "");
+    assert_string_equal(r.args.target, "");
+    assert_string_equal(r.args.endpoint, "");
+    run_free(&r);
+
+    r = parse(GOOD_RESPONSE, "eu-west-1", "StartSession", "prod",
+              "{\"Target\": \"i-0123456789abcdef0\", \"DocumentName\": \"AWS-StartPortForwardingSession\", "
+              "\"Parameters\": {\"portNumber\": [\"80\"]}}",
+              "https://ssm.eu-west-1.amazonaws.com", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_false(r.args.legacy_cli);
+    assert_int_equal(r.out_len, 0);
+    assert_string_equal(r.args.region, "eu-west-1");
+    assert_string_equal(r.args.profile, "prod");
+    assert_string_equal(r.args.target, "i-0123456789abcdef0");
+    assert_string_equal(r.args.endpoint, "https://ssm.eu-west-1.amazonaws.com");
+    run_free(&r);
+
+    /* Arguments beyond argv[6] are ignored. */
+    r = parse(GOOD_RESPONSE, "r", "StartSession", "p", "{\"Target\":\"t\"}", "e", "x", "y", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.endpoint, "e");
+    assert_string_equal(r.args.target, "t");
+    run_free(&r);
+}
+
+static void test_target_variants(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *target;
+    } cases[] = {
+        {"{}", ""},
+        {"{\"Target\": 42}", ""},
+        {"{\"Target\": null}", ""},
+        {"{\"Target\": [\"i-1\"]}", ""},
+        {"not json", ""},
+        {"{\"Target\": \"i-1\"", ""},
+        {"{\"Target\": \"i-1\"} trailing", ""},
+        {"[\"Target\", \"i-1\"]", ""},
+        {"", ""},
+        {"{\"target\": \"i-lower\"}", "i-lower"},
+        {"{\"TARGET\": \"i-upper\"}", "i-upper"},
+        {"{\"target\": \"i-lower\", \"Target\": \"i-exact\"}", "i-exact"},
+        {"{\"Target\": \"i-exact\", \"target\": \"i-lower\"}", "i-exact"},
+        {"{\"Target\": \"i-a\", \"Target\": \"i-b\"}", "i-b"},
+        {"{\"Target\": \"ecs:cluster_task_runtime\"}", "ecs:cluster_task_runtime"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r = parse(GOOD_RESPONSE, "r", "StartSession", "", cases[i].json, NULL);
+        assert_int_equal(r.action, SSM_CLI_START);
+        assert_int_equal(r.out_len, 0);
+        assert_string_equal(r.args.target, cases[i].target);
+        run_free(&r);
+    }
+}
+
+static void test_invalid_operation(void **state)
+{
+    (void)state;
+    run r = parse(GOOD_RESPONSE, "r", "TerminateSession", "", "{}", "e", NULL);
+    assert_exit_with(&r, "Invalid Operation");
+    run_free(&r);
+    /* Checked before the response: broken JSON still says Invalid Operation. */
+    r = parse("{broken " TOKEN, "r", "startsession", NULL);
+    assert_exit_with(&r, "Invalid Operation");
+    run_free(&r);
+}
+
+static void test_env_var_form(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv(ENV_NAME, GOOD_RESPONSE, 1), 0);
+    run r = parse(ENV_NAME, "us-east-1", "StartSession", "", "{\"Target\":\"i-9\"}", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_int_equal(r.out_len, 0);
+    assert_string_equal(r.args.token, TOKEN);
+    assert_string_equal(r.args.session_id, "sess-123");
+    assert_string_equal(r.args.target, "i-9");
+    assert_null(getenv(ENV_NAME)); /* no child can inherit the token */
+    run_free(&r);
+
+    /* Prefix match: any name starting with the prefix is a variable name. */
+    assert_int_equal(setenv(ENV_NAME "_42", GOOD_RESPONSE, 1), 0);
+    r = parse(ENV_NAME "_42", "r", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.token, TOKEN);
+    assert_null(getenv(ENV_NAME "_42"));
+    run_free(&r);
+}
+
+static void test_env_var_consumed_even_on_invalid_operation(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv(ENV_NAME, GOOD_RESPONSE, 1), 0);
+    run r = parse(ENV_NAME, "r", "Nope", "", NULL);
+    assert_exit_with(&r, "Invalid Operation");
+    assert_null(getenv(ENV_NAME));
+    run_free(&r);
+}
+
+static void test_env_var_missing(void **state)
+{
+    (void)state;
+    unsetenv(ENV_NAME);
+    run r = parse(ENV_NAME, "r", "StartSession", "", NULL);
+    assert_cannot_start(&r, ENV_NAME);
+    run_free(&r);
+
+    assert_int_equal(setenv(ENV_NAME, "", 1), 0);
+    r = parse(ENV_NAME, "r", "StartSession", "", NULL);
+    assert_cannot_start(&r, "empty or not set");
+    assert_null(getenv(ENV_NAME));
+    run_free(&r);
+
+    /* A name with '=' is not a variable name; nothing is unset. */
+    assert_int_equal(setenv(ENV_NAME, GOOD_RESPONSE, 1), 0);
+    r = parse(ENV_NAME "=x", "r", "StartSession", "", NULL);
+    assert_cannot_start(&r, "empty or not set");
+    assert_non_null(getenv(ENV_NAME));
+    unsetenv(ENV_NAME);
+    run_free(&r);
+}
+
+static void test_lowercase_keys_ecs_exec(void **state)
+{
+    (void)state;
+    /* aws ecs execute-command passes json.dumps(response['session']). */
+    run r = parse("{\"sessionId\": \"ecs-execute-command-0abc\", \"streamUrl\": \"wss://x/y\", "
+                  "\"tokenValue\": \"" TOKEN "\"}",
+                  "us-east-1", "StartSession", "", "{\"Target\": \"ecs:c_t_r\"}",
+                  "https://ecs.us-east-1.amazonaws.com", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "ecs-execute-command-0abc");
+    assert_string_equal(r.args.stream_url, "wss://x/y");
+    assert_string_equal(r.args.token, TOKEN);
+    assert_string_equal(r.args.target, "ecs:c_t_r");
+    run_free(&r);
+
+    /* Mixed case, extra keys, last duplicate wins (Go's decoder). */
+    r = parse("{\"SESSIONID\": \"a\", \"Extra\": {\"n\": [1, 2]}, \"sessionid\": \"b\", "
+              "\"STREAMURL\": \"u\", \"TokenVALUE\": \"" TOKEN "\"}",
+              "r", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "b");
+    assert_string_equal(r.args.stream_url, "u");
+    run_free(&r);
+}
+
+static void test_bad_response_json(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"",
+        "{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"} x",
+        "{'SessionId': 's', 'TokenValue': '" TOKEN "'}",
+        TOKEN,
+        "",
+        "{\"TokenValue\": \"" TOKEN "\\x\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run r = parse(bad[i], "r", "StartSession", "", NULL);
+        assert_cannot_start(&r, "not valid JSON");
+        run_free(&r);
+    }
+    /* lowercase prefix is not the variable form: it is parsed as JSON */
+    run r = parse("aws_ssm_start_session_response", "r", "StartSession", "", NULL);
+    assert_cannot_start(&r, "not valid JSON");
+    run_free(&r);
+}
+
+static void test_response_not_object(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"null", "[\"" TOKEN "\"]", "\"" TOKEN "\"", "42", "true"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run r = parse(bad[i], "r", "StartSession", "", NULL);
+        assert_cannot_start(&r, "not a JSON object");
+        run_free(&r);
+    }
+}
+
+static void test_missing_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"{\"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"}", "StartSession response has no SessionId\n"},
+        {"{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\"}", "StartSession response has no StreamUrl\n"},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\"}", "StartSession response has no TokenValue\n"},
+        {"{\"SessionId\": null, \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\"}",
+         "StartSession response has no SessionId\n"},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\", \"tokenvalue\": null}",
+         "StartSession response has no TokenValue\n"},
+        {"{}", "StartSession response has no SessionId\n"},
+        {"{\"SessionId\": 7, \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\"}",
+         "StartSession response field SessionId is not a string\n"},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": [\"u\"], \"TokenValue\": \"" TOKEN "\"}",
+         "StartSession response field StreamUrl is not a string\n"},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\", \"TokenValue\": {\"v\": \"" TOKEN "\"}}",
+         "StartSession response field TokenValue is not a string\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r = parse(cases[i].json, "r", "StartSession", "p", "{\"Target\":\"t\"}", "e", NULL);
+        assert_cannot_start(&r, NULL);
+        char expected[160];
+        snprintf(expected, sizeof expected, "Cannot perform start session: %s", cases[i].msg);
+        assert_string_equal(r.out, expected);
+        run_free(&r);
+    }
+}
+
+static void test_empty_strings_accepted(void **state)
+{
+    (void)state;
+    /* The official plugin accepts empty values; the session fails later. */
+    run r = parse("{\"SessionId\": \"\", \"StreamUrl\": \"\", \"TokenValue\": \"\"}", "", "StartSession",
+                  "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "");
+    assert_string_equal(r.args.token, "");
+    run_free(&r);
+}
+
+static void test_escapes_decoded(void **state)
+{
+    (void)state;
+    run r = parse("{\"SessionId\": \"a\\u002fb\", \"StreamUrl\": \"wss:\\/\\/h\", \"TokenValue\": "
+                  "\"x\\\"y\"}",
+                  "r", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "a/b");
+    assert_string_equal(r.args.stream_url, "wss://h");
+    assert_string_equal(r.args.token, "x\"y");
+    run_free(&r);
+}
+
+static void test_free_is_idempotent(void **state)
+{
+    (void)state;
+    run r = parse(GOOD_RESPONSE, "r", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    ssm_cli_args_free(&r.args);
+    assert_null(r.args.token);
+    assert_null(r.args.session_id);
+    assert_null(r.args.target);
+    ssm_cli_args_free(&r.args);
+    ssm_cli_args_free(NULL);
+    free(r.out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_arguments),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_unknown_operation_argc2),
+        cmocka_unit_test(test_unknown_operation_argc3),
+        cmocka_unit_test(test_legacy_form),
+        cmocka_unit_test(test_current_forms),
+        cmocka_unit_test(test_target_variants),
+        cmocka_unit_test(test_invalid_operation),
+        cmocka_unit_test(test_env_var_form),
+        cmocka_unit_test(test_env_var_consumed_even_on_invalid_operation),
+        cmocka_unit_test(test_env_var_missing),
+        cmocka_unit_test(test_lowercase_keys_ecs_exec),
+        cmocka_unit_test(test_bad_response_json),
+        cmocka_unit_test(test_response_not_object),
+        cmocka_unit_test(test_missing_fields),
+        cmocka_unit_test(test_empty_strings_accepted),
+        cmocka_unit_test(test_escapes_decoded),
+        cmocka_unit_test(test_free_is_idempotent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
