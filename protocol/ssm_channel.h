@@ -70,6 +70,11 @@ void ssm_chan_config_default(ssm_chan_config *cfg);
 ssm_chan *ssm_chan_new(const ssm_chan_config *cfg, const ssm_chan_callbacks *cb, void *user);
 void ssm_chan_free(ssm_chan *c);
 
+/* now_ms is a monotonic clock; CreatedDate must be wall-clock epoch ms. Frames
+ * built after this call carry CreatedDate = now_ms + wall_minus_mono_ms
+ * (never 0). Default offset 0. */
+void ssm_chan_set_clock_offset(ssm_chan *c, int64_t wall_minus_mono_ms);
+
 /* One websocket message from the service. Acks, channel_closed and
  * publication control are handled here; output_stream_data goes through
  * sequencing to on_payload. Malformed frames are dropped (SSM_CHAN_EINVAL is
