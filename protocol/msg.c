@@ -263,10 +263,11 @@ int ssm_ack_body(char *buf, size_t cap, const char *acked_type, const uint8_t id
     size_t pos = 0;
     ssm_uuid_format(id, uuid);
     /* Key order is fixed by §7.2 (it is what the official plugin emits). */
-    int n = snprintf(tail, sizeof tail,
-                     "\",\"AcknowledgedMessageId\":\"%s\",\"AcknowledgedMessageSequenceNumber\":%lld,"
-                     "\"IsSequentialMessage\":true}",
-                     uuid, (long long)seq);
+    int n =
+        snprintf(tail, sizeof tail,
+                 "\",\"AcknowledgedMessageId\":\"%s\",\"AcknowledgedMessageSequenceNumber\":%lld,"
+                 "\"IsSequentialMessage\":true}",
+                 uuid, (long long)seq);
     if (n < 0 || (size_t)n >= sizeof tail)
         return -1;
     if (append(buf, cap, &pos, "{\"AcknowledgedMessageType\":\"") != 0 ||

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (a.payload < data + 120 || a.payload + a.payload_len != data + size)
         abort();
 
-    /* Types with NUL-free, <=32 chars always re-encode; an empty type only
-     * decodes for start/pause_publication, never empty. */
+    /* A decoded type is 1..32 NUL-free characters, so only size can stop
+     * the re-encode. */
     static uint8_t out[1 << 20];
     long n = ssm_msg_encode(&a, out, sizeof out);
     if (n == SSM_MSG_ERR_BUFFER && a.payload_len + 120 > sizeof out)
@@ -27,16 +27,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ssm_msg b;
     int rc = ssm_msg_decode(out, (size_t)n, &b);
-    /* Re-encoding normalises HeaderLength, PayloadLength and the digest, so
-     * the only check that can now fail is CreatedDate 0 (publication types
-     * skip it on the first decode too, so that cannot differ either). */
+    /* Re-encoding normalises HeaderLength, PayloadLength and the digest;
+     * type and CreatedDate already passed (or were exempt), so it must
+     * decode again with identical fields. */
     if (rc != SSM_MSG_OK)
         abort();
     if (strcmp(a.type, b.type) != 0 || b.header_length != SSM_MSG_HEADER_LENGTH ||
-        a.schema_version != b.schema_version || a.created_ms != b.created_ms ||
-        a.seq != b.seq || a.flags != b.flags || memcmp(a.id, b.id, 16) != 0 ||
-        a.payload_type != b.payload_type || b.payload_length != a.payload_len ||
-        b.payload_len != a.payload_len || memcmp(a.payload, b.payload, a.payload_len) != 0)
+        a.schema_version != b.schema_version || a.created_ms != b.created_ms || a.seq != b.seq ||
+        a.flags != b.flags || memcmp(a.id, b.id, 16) != 0 || a.payload_type != b.payload_type ||
+        b.payload_length != a.payload_len || b.payload_len != a.payload_len ||
+        memcmp(a.payload, b.payload, a.payload_len) != 0)
         abort();
     return 0;
 }

@@ -193,11 +193,11 @@ static void check_open_channel(const cJSON *line, struct counts *c)
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "MessageSchemaVersion")->valuestring,
                         "1.0");
     uint8_t id[16];
-    assert_int_equal(ssm_uuid_parse(cJSON_GetObjectItemCaseSensitive(j, "RequestId")->valuestring, id),
-                     0);
+    assert_int_equal(
+        ssm_uuid_parse(cJSON_GetObjectItemCaseSensitive(j, "RequestId")->valuestring, id), 0);
     assert_int_equal(id[6] >> 4, 4);
-    assert_int_equal(ssm_uuid_parse(cJSON_GetObjectItemCaseSensitive(j, "ClientId")->valuestring, id),
-                     0);
+    assert_int_equal(
+        ssm_uuid_parse(cJSON_GetObjectItemCaseSensitive(j, "ClientId")->valuestring, id), 0);
     cJSON_Delete(j);
     c->open_channel++;
 }

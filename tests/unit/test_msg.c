@@ -787,7 +787,8 @@ static void test_ack_parse(void **state)
          0, 3},
         {"{\"AcknowledgedMessageSequenceNumber\":5}", 0, 5},
         {"  {\"AcknowledgedMessageSequenceNumber\" : 6 , \"Extra\":[1,{\"a\":null}]}\r\n", 0, 6},
-        {"{\"acknowledgedmessagesequencenumber\":8}", 0, 8}, /* Go matches keys case-insensitively */
+        {"{\"acknowledgedmessagesequencenumber\":8}", 0,
+         8}, /* Go matches keys case-insensitively */
         {"{\"AcknowledgedMessageSequenceNumber\":9,\"AcknowledgedMessageType\":null,"
          "\"AcknowledgedMessageId\":null,\"IsSequentialMessage\":null}",
          0, 9},

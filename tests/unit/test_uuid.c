@@ -50,14 +50,14 @@ static void test_parse_rejects(void **state)
         "11223344-5566-4778-899a-abbccddeeff00", /* long */
         "11223344-5566-4778-899a-abbccddeeff0 ", /* trailing space */
         " 11223344-5566-4778-899a-abbccddeeff0",
-        "1122334-45566-4778-899a-abbccddeeff0",  /* hyphen moved */
+        "1122334-45566-4778-899a-abbccddeeff0", /* hyphen moved */
         "11223344-5566-4778-899aabbccddeeff0-",
         "11223344x5566-4778-899a-abbccddeeff0",
         "112233445566477889 9aabbccddeeff0000",
-        "1122334455664778899aabbccddeeff0",      /* no hyphens */
+        "1122334455664778899aabbccddeeff0", /* no hyphens */
         "{11223344-5566-4778-899a-abbccddeeff0}",
         "urn:uuid:11223344-5566-4778-899a-abbccddeeff0",
-        "g1223344-5566-4778-899a-abbccddeeff0",  /* not hex */
+        "g1223344-5566-4778-899a-abbccddeeff0", /* not hex */
         "11223344-5566-4778-899a-abbccddeefg0",
         "11223344-5566-4778-899a-abbccddeef-0",
         "--------------------------------------",
@@ -119,8 +119,10 @@ static void test_v4(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),      cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_v4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

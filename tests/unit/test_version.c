@@ -39,8 +39,19 @@ static void test_gt_strict_unsupported(void **state)
     assert_false(ssm_version_gt_strict("4", SSM_AGENT_GATE_SMUX));
     /* Non-numeric anywhere: unsupported. */
     static const char *const bad[] = {
-        "", ".", "3.0.197.", ".3.0.197", "3..0.197", "3.0.197.0-beta", "3.0.197.x",
-        "v3.0.197.0", " 3.0.197.0", "3.0.197.0 ", "+3.0.197.0", "-3.0.197.0", "3.0.197.0\n",
+        "",
+        ".",
+        "3.0.197.",
+        ".3.0.197",
+        "3..0.197",
+        "3.0.197.0-beta",
+        "3.0.197.x",
+        "v3.0.197.0",
+        " 3.0.197.0",
+        "3.0.197.0 ",
+        "+3.0.197.0",
+        "-3.0.197.0",
+        "3.0.197.0\n",
         "3.0.1970000000000000000000.0", /* overflow */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
