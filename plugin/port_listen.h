@@ -1,0 +1,76 @@
+/* Local side of the port handlers: the listening socket (TCP on 127.0.0.1
+ * or a unix path) and accepted connections, all as raw fds on the session's
+ * lws loop (raw-file adoption: we do the read()/write()/accept() calls, lws
+ * only polls, so pausing a direction is exact). */
+#ifndef SSM_PORT_LISTEN_H
+#define SSM_PORT_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ssm_handshake.h"
+
+typedef struct ssm_session ssm_session;
+typedef struct port_fd port_fd;
+
+enum port_fd_event {
+    PORT_FD_READABLE = 1,
+    PORT_FD_WRITABLE = 2,
+    PORT_FD_HUP = 3, /* lws saw a hangup without data; the fd is gone after this */
+};
+
+typedef void (*port_fd_cb)(void *user, port_fd *f, int event);
+
+/* Adopts fd (made non-blocking) into the loop. On failure closes fd and
+ * returns NULL. */
+port_fd *port_fd_adopt(ssm_session *s, int fd, port_fd_cb cb, void *user);
+int port_fd_fd(const port_fd *f);
+/* Pauses/resumes PORT_FD_READABLE events (idempotent). */
+void port_fd_read_enable(port_fd *f, bool on);
+/* One PORT_FD_WRITABLE event when the fd can take data. */
+void port_fd_want_write(port_fd *f);
+/* Closes the fd now; no callback fires for f afterwards. */
+void port_fd_close(port_fd *f);
+
+/* Payload-size limit of local reads (the official plugin reads 1024). */
+#define PORT_READ_CHUNK 1024u
+
+typedef struct port_listener port_listener;
+/* A connection was accepted (fd non-blocking, close-on-exec). The callee
+ * adopts or closes it. */
+typedef void (*port_accept_cb)(void *user, int fd);
+
+/* Opens the local listener per §10.2: localConnectionType "unix" listens on
+ * localUnixSocket, else TCP 127.0.0.1:<localPortNumber or 0>. On failure
+ * returns NULL and writes a reason ("listen tcp 127.0.0.1:80: bind: address
+ * already in use") to err. max_per_event bounds accepts per wake-up. */
+port_listener *port_listen_open(ssm_session *s, const ssm_port_props *props, port_accept_cb cb,
+                                void *user, unsigned max_per_event, char *err, size_t errlen);
+/* "Port 53117 opened for sessionId <sid>." / "Unix socket <p> opened for sessionId <sid>." */
+void port_listen_opened_text(const port_listener *l, const char *sid, char *buf, size_t cap);
+/* Stop/start accepting (basic mode accepts one connection at a time). */
+void port_listen_pause(port_listener *l, bool paused);
+/* Closes the listener and unlinks the unix socket it created. */
+void port_listen_close(port_listener *l);
+
+/* Milliseconds timer on the session loop (a thin lws_sul wrapper). */
+typedef struct port_timer port_timer;
+typedef void (*port_timer_cb)(void *user);
+port_timer *port_timer_new(ssm_session *s, port_timer_cb cb, void *user);
+void port_timer_arm(port_timer *t, uint64_t ms);
+void port_timer_cancel(port_timer *t);
+void port_timer_free(port_timer *t);
+
+/* The SIGINT/SIGTSTP/SIGQUIT text of §12.2. */
+#define PORT_TEXT_TERMINATE "Terminate signal received, exiting.\n"
+/* How long a port mode waits after queueing the TerminateSession flag before
+ * it exits, so the flag reaches the agent (the session API does not expose
+ * acknowledgements; the official plugin waits for nothing). */
+#define PORT_TERMINATE_GRACE_MS 300u
+/* Ends the session with exit 0 and "\n\nExiting session with sessionId: <sid>.\n\n". */
+void port_end_with_exit_text(ssm_session *s);
+/* Sends the TerminateSession flag (PayloadType 10, value 2); errors ignored. */
+void port_send_flag(ssm_session *s, uint32_t flag);
+
+#endif
