@@ -140,6 +140,14 @@ static void check_binary(const cJSON *line, int c2s, struct counts *c)
     assert_int_equal(d.header_length, SSM_MSG_HEADER_LENGTH);
     assert_int_equal(d.payload_length, d.payload_len);
 
+    /* Every strict prefix is refused: short ones structurally, longer ones
+     * because the payload no longer matches its digest. */
+    for (size_t l = 0; l < len; l++) {
+        ssm_msg t;
+        int want = l < 120 ? SSM_MSG_ERR_SHORT : d.payload_length ? SSM_MSG_ERR_DIGEST : SSM_MSG_OK;
+        assert_int_equal(ssm_msg_decode(buf, l, &t), want);
+    }
+
     if (c2s) {
         c->c2s_bin++;
         uint8_t *again = malloc(len);
