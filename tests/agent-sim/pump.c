@@ -1,0 +1,117 @@
+/* See pump.h. After a hang-up lws drops the watch; the rest of the data is
+ * read directly, paced by on_writable, until EOF/EIO. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "pump.h"
+#include "sim.h"
+
+#define PUMP_CHUNKS_PER_WAKE 16
+
+static void finish(struct sim_pump *p)
+{
+    if (p->eof)
+        return;
+    p->eof = 1;
+    if (p->watching) {
+        sim_fd_unwatch(p->s, p->fd);
+        p->watching = 0;
+    }
+    if (p->on_eof)
+        p->on_eof(p, p->user);
+}
+
+static void pump_read(struct sim_pump *p)
+{
+    uint8_t buf[SIM_MAX_PAYLOAD];
+    for (int i = 0; i < PUMP_CHUNKS_PER_WAKE && !p->eof; i++) {
+        if (sim_send_room(p->s) == 0) {
+            if (p->watching && !p->paused) {
+                sim_fd_pause_read(p->s, p->fd, 1);
+                p->paused = 1;
+            }
+            sim_want_writable(p->s);
+            return;
+        }
+        ssize_t n = read(p->fd, buf, sizeof buf);
+        if (n > 0) {
+            if (sim_send(p->s, p->ptype, buf, (size_t)n) != SIM_SEND_OK) {
+                finish(p);
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (p->hup) /* no watch any more: poll again shortly via room */
+                sim_want_writable(p->s);
+            return;
+        }
+        finish(p); /* 0 = EOF (pipe), EIO = pty slave closed */
+        return;
+    }
+    if (p->hup && !p->eof)
+        sim_want_writable(p->s);
+}
+
+static void on_fd(sim_session *s, void *user, int fd, int revents)
+{
+    (void)s;
+    (void)fd;
+    struct sim_pump *p = user;
+    if (revents & POLLOUT) {
+        if (p->on_pollout)
+            p->on_pollout(p, p->user);
+        return;
+    }
+    if (revents & POLLHUP) {
+        p->watching = 0;
+        p->hup = 1;
+    }
+    pump_read(p);
+}
+
+int sim_pump_start(struct sim_pump *p, sim_session *s, int fd, uint32_t ptype, sim_pump_event on_eof,
+                   sim_pump_event on_pollout, void *user)
+{
+    p->s = s;
+    p->fd = fd;
+    p->ptype = ptype;
+    p->paused = p->hup = p->eof = 0;
+    p->on_eof = on_eof;
+    p->on_pollout = on_pollout;
+    p->user = user;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    if (sim_fd_watch(s, fd, 0, on_fd, p) != 0)
+        return -1;
+    p->watching = 1;
+    return 0;
+}
+
+void sim_pump_resume(struct sim_pump *p)
+{
+    if (p->eof)
+        return;
+    if (p->paused && p->watching) {
+        sim_fd_pause_read(p->s, p->fd, 0);
+        p->paused = 0;
+    }
+    pump_read(p);
+}
+
+void sim_pump_want_pollout(struct sim_pump *p)
+{
+    if (p->watching)
+        sim_fd_want_pollout(p->s, p->fd, 1);
+}
+
+void sim_pump_stop(struct sim_pump *p)
+{
+    if (p->watching)
+        sim_fd_unwatch(p->s, p->fd);
+    p->watching = 0;
+    p->eof = 1;
+}

@@ -1,0 +1,227 @@
+/* Internal state of the agent simulator core (not for behaviours: they use
+ * behaviour.h). One process, one lws loop, many sessions. */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libwebsockets.h>
+#include <uuid/uuid.h>
+
+#include "behaviour.h"
+#include "ssm_msg.h"
+
+/* ---- configuration (command line) ------------------------------------- */
+
+struct sim_config {
+    const char *listen;
+    int port;
+    const char *port_file;
+    const char *tls_cert, *tls_key;
+    const char *agent_version;
+    const char *record;
+    uint64_t seed;
+    int handshake_shell;
+    /* faults */
+    double drop, dup, reorder, drop_in, malformed;
+    uint32_t withhold_acks_ms;
+    uint32_t pause_publication_ms;
+    uint32_t cut_after_msgs, cut_count;
+    uint32_t close_after_ms;
+    const char *close_output;
+};
+extern struct sim_config g_cfg;
+extern int g_listen_port;
+extern struct lws_context *g_ctx;
+extern struct lws_vhost *g_vhost;
+
+/* ---- sizes -------------------------------------------------------------- */
+
+#define SIM_OUT_WINDOW 256   /* unacked agent messages before sim_send says FULL */
+#define SIM_IN_WINDOW 256    /* out-of-order client messages kept */
+#define SIM_FRAME_MAX 4096   /* largest encoded ClientMessage we build or keep */
+#define SIM_TX_SLOTS 512     /* per-connection websocket write ring */
+#define SIM_RX_MAX 65536     /* largest websocket message accepted */
+#define SIM_MAX_SESSIONS 64
+#define SIM_MAX_TIMERS 16
+#define SIM_MAX_FDS 8
+
+/* ---- sessions ----------------------------------------------------------- */
+
+enum sim_state {
+    ST_WAIT_CONNECT = 0, /* StartSession done, no data channel yet */
+    ST_HANDSHAKE,        /* HandshakeRequest sent, waiting for the response */
+    ST_RUNNING,          /* behaviour started */
+    ST_ENDING,           /* draining acks before channel_closed */
+    ST_CLOSED,
+};
+
+struct sim_conn;
+
+struct sim_out_entry {
+    int64_t seq;
+    uint64_t sent_ms; /* 0 = never transmitted */
+    uint32_t resends;
+    size_t len;
+    uint8_t buf[SIM_FRAME_MAX];
+};
+
+struct sim_in_entry {
+    int used;
+    int64_t seq;
+    uint32_t ptype;
+    size_t len;
+    uint8_t buf[SIM_FRAME_MAX];
+};
+
+struct sim_timer {
+    lws_sorted_usec_list_t sul; /* first: the callback casts back */
+    sim_session *s;
+    sim_timer_cb cb;
+    void *user;
+    int used;
+};
+
+struct sim_fdw {
+    struct lws *wsi;
+    sim_session *s;
+    int fd;
+    sim_fd_cb cb;
+    void *user;
+};
+
+struct sim_session {
+    int used;
+    char id[64];
+    char token[96];
+    char target[128];
+    char doc[128];
+    cJSON *params;
+    enum sim_state state;
+    struct sim_conn *conn; /* current websocket or NULL */
+    uint64_t connect_ms;   /* first data-channel attach */
+    uint32_t connects;
+
+    /* agent -> client reliable sender */
+    int64_t next_seq;
+    struct sim_out_entry *out; /* ring of SIM_OUT_WINDOW */
+    size_t out_head, out_count;
+    double rtt_ms, rttvar_ms, rto_ms;
+    int want_writable;
+    int64_t held_seq; /* --reorder: held back, -1 = none */
+    uint64_t held_ms;
+
+    /* client -> agent receiver */
+    int64_t expected;
+    struct sim_in_entry *in; /* indexed by seq % SIM_IN_WINDOW */
+
+    /* handshake */
+    const sim_behaviour *beh;
+    void *beh_state;
+    int beh_started;
+    uint64_t hs_start_ms;
+    int hs_request_acked;
+    char client_version[64];
+    int separate_output_warned;
+
+    /* end */
+    char end_output[1024];
+    uint64_t end_deadline_ms;
+    uint32_t cuts_done;
+
+    lws_sorted_usec_list_t tick;
+    struct sim_timer timers[SIM_MAX_TIMERS];
+    struct sim_fdw fds[SIM_MAX_FDS];
+};
+
+/* ---- websocket connection (lws per-session data) ------------------------ */
+
+struct sim_tx_slot {
+    size_t len;
+    int is_text;
+    uint8_t buf[LWS_PRE + SIM_FRAME_MAX];
+};
+
+struct sim_conn {
+    struct lws *wsi;
+    int is_ws;
+    /* http */
+    char amz_target[128];
+    char *body;
+    size_t body_len;
+    int body_overflow;
+    /* websocket */
+    char sid[64];
+    sim_session *s;
+    int opened; /* OpenDataChannel accepted */
+    uint8_t *rx;
+    size_t rx_len;
+    int rx_overflow;
+    struct sim_tx_slot *tx; /* ring of SIM_TX_SLOTS */
+    size_t tx_head, tx_count;
+    uint32_t msgs_sent;
+    int cut_after_flush;   /* --cut-after-msgs: abort once the ring drains */
+    int close_after_flush; /* polite close once the ring drains */
+    char close_reason[128];
+};
+
+/* sessions.c */
+sim_session *sim_session_new(const char *target, const char *doc, const cJSON *params);
+sim_session *sim_session_get(const char *id);
+void sim_session_new_token(sim_session *s);
+void sim_sessions_stop_all(void); /* behaviours closed, timers cancelled */
+void sim_sessions_free_all(void);
+
+/* datachan.c */
+int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                          size_t len);
+void sim_conn_attach(struct sim_conn *c, sim_session *s);
+void sim_conn_detach(struct sim_conn *c);
+int sim_conn_queue(struct sim_conn *c, const uint8_t *p, size_t n, int is_text);
+void sim_conn_close(struct sim_conn *c, const char *reason);
+
+/* reliable.c */
+void sim_rel_init(sim_session *s);
+int sim_rel_send(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n);
+void sim_rel_on_ack(sim_session *s, const uint8_t *payload, size_t n);
+void sim_rel_on_input(sim_session *s, const ssm_msg *m);
+void sim_rel_tick(sim_session *s);
+void sim_rel_reconnected(sim_session *s);
+size_t sim_rel_unacked(sim_session *s);
+int sim_send_control(sim_session *s, const char *type, uint32_t ptype, const uint8_t *p, size_t n,
+                     uint64_t flags);
+
+/* handshake.c */
+void sim_handshake_begin(sim_session *s);
+int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n);
+void sim_handshake_check_timeout(sim_session *s);
+void sim_behaviour_start(sim_session *s);
+
+/* session lifecycle (services.c) */
+void sim_session_tick_end(sim_session *s);
+void sim_session_send_closed(sim_session *s);
+void sim_session_terminate(sim_session *s); /* TerminateSession: no drain */
+void sim_sessions_stop(sim_session *s);
+
+int sim_fd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+/* api.c */
+int sim_api_handle(struct sim_conn *c, struct lws *wsi);
+int sim_api_respond(struct lws *wsi, int status, const char *body);
+
+/* faults.c */
+uint64_t sim_rand(void);
+int sim_chance(double p);
+void sim_rand_seed(uint64_t seed);
+void sim_random_bytes(uint8_t *p, size_t n); /* real randomness (ids, tokens) */
+size_t sim_fault_malformed(const uint8_t *real, size_t len, uint8_t *out, size_t cap,
+                           const char **kind);
+
+/* record.c */
+int sim_record_open(const char *path);
+void sim_record_close(void);
+void sim_record_global(const char *event, cJSON *fields);
+
+uint64_t sim_wall_ms(void);
+
+#endif
