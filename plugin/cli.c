@@ -187,7 +187,12 @@ static int finish(int action, int code, int *exit_code, FILE *out)
 int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FILE *out)
 {
     memset(args, 0, sizeof *args);
-    if (argc <= 1) {
+    if (argc < 1 || !argv) {
+        /* No argv[0] at all: the official plugin finds no operation. */
+        fputs("Invalid Operation", out);
+        return finish(SSM_CLI_EXIT, 0, exit_code, out);
+    }
+    if (argc == 1) {
         fputs(install_text, out);
         return finish(SSM_CLI_EXIT, 0, exit_code, out);
     }

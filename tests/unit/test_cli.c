@@ -90,6 +90,24 @@ static void test_no_arguments(void **state)
     run_free(&r);
 }
 
+static void test_no_argv0(void **state)
+{
+    (void)state;
+    char *argv[] = {NULL};
+    char *buf = NULL;
+    size_t len = 0;
+    int code = -1;
+    ssm_cli_args args;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(ssm_cli_parse(0, argv, &args, &code, f), SSM_CLI_EXIT);
+    fclose(f);
+    assert_int_equal(code, 0);
+    assert_int_equal(len, strlen("Invalid Operation"));
+    assert_memory_equal(buf, "Invalid Operation", len);
+    ssm_cli_args_free(&args);
+    free(buf);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -407,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_arguments),
+        cmocka_unit_test(test_no_argv0),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_unknown_operation_argc2),
         cmocka_unit_test(test_unknown_operation_argc3),
