@@ -1,19 +1,29 @@
-/* PLACEHOLDER main (written by the cli engineer so the binary builds and the
- * CLI contract can be tested). The session engineer replaces this file with
- * the real entry point that runs a session when ssm_cli_parse says START. */
-#include "cli.h"
-
+/* session-manager-plugin: parse the AWS CLI's arguments, then run one
+ * session on a libwebsockets loop. Every normal end exits 0 (PROTOCOL.md §1.5). */
 #include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "session.h"
+#include "stdio_fd.h"
+#include "terminal.h"
 
 int main(int argc, char **argv)
 {
+    ssm_log_init();
     ssm_cli_args args;
     int exit_code = 0;
-    if (ssm_cli_parse(argc, argv, &args, &exit_code, stdout) == SSM_CLI_START) {
-        fputs("Cannot perform start session: sessions are not implemented yet\n", stdout);
-        ssm_cli_args_free(&args);
-        return 0;
+    if (ssm_cli_parse(argc, argv, &args, &exit_code, stdout) != SSM_CLI_START) {
+        fflush(stdout);
+        return exit_code;
     }
+    printf("\nStarting session with SessionId: %s\n", args.session_id);
+    fflush(stdout); /* everything after this goes through the stdout ring */
+    exit_code = ssm_session_run(&args);
     ssm_cli_args_free(&args);
+    ssm_term_restore();
+    ssm_stdio_restore();
+    ssm_log_close();
     return exit_code;
 }

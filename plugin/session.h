@@ -28,6 +28,8 @@ typedef struct ssm_session ssm_session;
 int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t n);
 /* Largest plaintext payload session_send() accepts right now (0: stop reading). */
 size_t session_send_space(const ssm_session *s);
+/* True when everything sent so far has been acknowledged by the agent. */
+bool session_send_idle(const ssm_session *s);
 /* The handler can take payloads again after returning SSM_DELIVER_NOT_READY. */
 void session_resume_delivery(ssm_session *s);
 
@@ -47,6 +49,22 @@ void session_end(ssm_session *s, int exit_code, const char *message);
 void session_terminate_api(ssm_session *s);
 /* Milliseconds of a monotonic clock (the one every protocol call gets). */
 uint64_t session_now_ms(void);
+/* session_terminate_api(), then session_end() once it answered (or after at
+ * most ~2 s). For ~. and SIGTERM/SIGHUP. */
+void session_end_terminate(ssm_session *s, int exit_code, const char *message);
+
+/* ---- What main() calls ---- */
+
+struct ssm_cli_args;
+/* Runs the whole session on one libwebsockets loop: connect (with retries),
+ * handshake, the handler, reconnects. Prints every user-visible text and
+ * returns the process exit code (0 for every normal end, PROTOCOL.md §1.5). */
+int ssm_session_run(const struct ssm_cli_args *args);
+
+/* Handlers that need their own lws protocols (listeners, sockets) create
+ * their own vhost on session_lws_context(); session_lws_vhost() only carries
+ * the session's stdio and signal protocols. stdout is shared: write it only
+ * through stdio_fd.h (ssm_stdout_write) or session_print, never directly. */
 
 /* ---- What a handler provides ---- */
 
@@ -63,7 +81,8 @@ typedef struct ssm_handler_ops {
     /* The send window reopened: resume reading local sources. */
     void (*on_send_space)(void *state);
     /* SIGINT/SIGQUIT/SIGTSTP/SIGWINCH (delivered on the loop, never in a
-     * signal handler). */
+     * signal handler). NULL: the session does not catch these signals at all
+     * (their inherited disposition stays, e.g. standard-stream port mode). */
     void (*on_signal)(void *state, int signo);
     /* Undo everything (terminal modes, sockets, unix socket files). Must be
      * safe to call at any point after start. */

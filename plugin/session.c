@@ -1,0 +1,772 @@
+/* The session: one lws loop carrying transport <-> ssm_chan <-> handler.
+ * Connection policy (PROTOCOL.md §13), handshake (§8), end texts (§1.4). */
+#include "session_priv.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "signals.h"
+#include "ssm_msg.h"
+#include "ssm_uuid.h"
+#include "ssm_version.h"
+#include "stdio_fd.h"
+
+#define RETRIES_INITIAL 5      /* §13.1: up to 6 attempts */
+#define RETRY_MAX_DELAY_MS 5000
+#define DEFAULT_RECONNECT_S 300 /* how long a dropped session keeps trying */
+#define TERMINATE_WAIT_MS 2000
+
+static const char kms_legacy_cli_error[] =
+    "Installed version of CLI does not support Session Manager encryption feature. Please "
+    "upgrade to the latest version of your CLI (e.g., AWS CLI).";
+
+uint64_t session_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void random_bytes(void *user, uint8_t *buf, size_t n)
+{
+    (void)user;
+    if (RAND_bytes(buf, (int)n) == 1)
+        return;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+        else if (errno != EINTR)
+            abort(); /* no randomness: ids would repeat */
+    }
+}
+
+static void new_uuid(char out[SSM_UUID_STRLEN + 1])
+{
+    uint8_t id[16];
+    random_bytes(NULL, id, sizeof id);
+    ssm_uuid_v4_from_random(id);
+    ssm_uuid_format(id, out);
+}
+
+/* ---- small accessors ---- */
+
+struct lws_context *session_lws_context(ssm_session *s)
+{
+    return s->ctx;
+}
+
+struct lws_vhost *session_lws_vhost(ssm_session *s)
+{
+    return s->vh;
+}
+
+const char *session_id(const ssm_session *s)
+{
+    return s->args->session_id;
+}
+
+const ssm_hs_request *session_handshake(const ssm_session *s)
+{
+    static char empty[] = "";
+    static const ssm_hs_request legacy = {
+        .agent_version = empty,
+        .kind = SSM_SESSION_SHELL,
+        .port = {empty, empty, empty, empty, empty, empty},
+    };
+    return s->hs_seen ? &s->hs : &legacy;
+}
+
+void session_print(ssm_session *s, const char *fmt, ...)
+{
+    (void)s;
+    char small[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        ssm_stdout_write_text(small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    ssm_stdout_write_text(big, (size_t)n);
+    free(big);
+}
+
+/* ---- channel timer and write scheduling ---- */
+
+static void chan_timer(lws_sorted_usec_list_t *sul);
+
+static void give_up(ssm_session *s)
+{
+    LOGE("oldest unacknowledged message exceeded the resend limit");
+    session_end_terminate(s, 0,
+                          "Cannot perform start session: the agent stopped acknowledging data "
+                          "(no acknowledgement for 5 minutes); terminating the session\n");
+}
+
+static void schedule_timer(ssm_session *s)
+{
+    if (s->done)
+        return;
+    uint64_t now = session_now_ms();
+    int64_t to = ssm_chan_next_timeout(s->chan, now);
+    if (to < 0) {
+        lws_sul_cancel(&s->sul_chan);
+        return;
+    }
+    /* While the socket is down only the give-up check matters. */
+    if (!ssm_transport_is_open(s->tp) && to < 1000)
+        to = 1000;
+    if (to < 1)
+        to = 1;
+    lws_sul_schedule(s->ctx, 0, &s->sul_chan, chan_timer, (lws_usec_t)to * 1000);
+}
+
+static void kick(ssm_session *s)
+{
+    if (s->done)
+        return;
+    if (ssm_transport_is_open(s->tp) && ssm_chan_want_write(s->chan, session_now_ms()))
+        ssm_transport_request_write(s->tp);
+    schedule_timer(s);
+}
+
+static void chan_timer(lws_sorted_usec_list_t *sul)
+{
+    ssm_session *s = lws_container_of(sul, ssm_session, sul_chan);
+    if (s->done)
+        return;
+    if (!s->ending && ssm_chan_timed_out(s->chan, session_now_ms())) {
+        give_up(s);
+        return;
+    }
+    kick(s);
+}
+
+/* ---- ending ---- */
+
+static void stop_handler(ssm_session *s)
+{
+    if (s->handler_started && s->handler && s->handler->stop) {
+        s->handler_started = false;
+        s->handler->stop(s->hstate);
+    }
+    s->handler_started = false;
+}
+
+void session_end(ssm_session *s, int exit_code, const char *message)
+{
+    if (s->done)
+        return;
+    s->ending = true;
+    stop_handler(s);
+    if (message && *message)
+        ssm_stdout_write_text(message, strlen(message));
+    s->exit_code = exit_code;
+    s->done = true;
+    lws_sul_cancel(&s->sul_chan);
+    lws_sul_cancel(&s->sul_retry);
+    lws_sul_cancel(&s->sul_end);
+    lws_cancel_service(s->ctx);
+}
+
+static void terminate_done(ssm_session *s)
+{
+    char *m = s->end_message;
+    s->end_message = NULL;
+    session_end(s, s->exit_code, m);
+    free(m);
+}
+
+static void terminate_timeout(lws_sorted_usec_list_t *sul)
+{
+    ssm_session *s = lws_container_of(sul, ssm_session, sul_end);
+    LOGW("TerminateSession did not answer in time");
+    terminate_done(s);
+}
+
+void session_terminate_api(ssm_session *s)
+{
+    sess_aws_terminate(s, NULL);
+}
+
+void session_end_terminate(ssm_session *s, int exit_code, const char *message)
+{
+    if (s->ending)
+        return;
+    s->ending = true;
+    s->terminating = true;
+    s->exit_code = exit_code;
+    s->end_message = message ? strdup(message) : NULL;
+    stop_handler(s); /* restore the terminal right away */
+    lws_sul_schedule(s->ctx, 0, &s->sul_end, terminate_timeout,
+                     (lws_usec_t)TERMINATE_WAIT_MS * 1000);
+    sess_aws_terminate(s, terminate_done);
+}
+
+/* ---- handler start and selection ---- */
+
+static void start_handler(ssm_session *s, const ssm_handler_ops *ops)
+{
+    s->handler = ops;
+    s->type_known = true;
+    LOGI("session type known; starting the %s handler", ops->name);
+    if (ops->on_signal) {
+        ssm_signals_watch(SIGINT);
+        ssm_signals_watch(SIGQUIT);
+        ssm_signals_watch(SIGTSTP);
+        ssm_signals_watch(SIGWINCH);
+    }
+    s->hstate = NULL;
+    if (ops->start(s, &s->hstate) < 0) {
+        if (!s->done)
+            session_end(s, 0, "Cannot perform start session: cannot start the session handler\n");
+        return;
+    }
+    s->handler_started = !s->done;
+}
+
+static const ssm_handler_ops *port_handler(const ssm_session *s)
+{
+    const ssm_port_props *pp = &s->hs.port;
+    const char *type = pp->type ? pp->type : "";
+    if (strcmp(type, "LocalPortForwarding") != 0)
+        return &ssm_port_stdio_handler;
+    if (ssm_version_gt_strict(s->hs.agent_version ? s->hs.agent_version : "",
+                              SSM_AGENT_GATE_SMUX))
+        return &ssm_port_mux_handler;
+    return &ssm_port_basic_handler;
+}
+
+/* ---- handshake (§8) ---- */
+
+static void on_handshake_request(ssm_session *s, const uint8_t *p, size_t n)
+{
+    if (s->hs_seen) {
+        ssm_hs_request_free(&s->hs);
+        s->hs_seen = false;
+    }
+    memset(&s->hs, 0, sizeof s->hs);
+    if (ssm_hs_request_parse(p, n, &s->hs) < 0) {
+        LOGW("ignoring a HandshakeRequest that is not a JSON object");
+        ssm_hs_request_free(&s->hs);
+        memset(&s->hs, 0, sizeof s->hs);
+        return;
+    }
+    s->hs_seen = true;
+    LOGI("HandshakeRequest from agent %s", s->hs.agent_version ? s->hs.agent_version : "?");
+
+    ssm_hs_result res[SSM_HS_MAX_ACTIONS];
+    char errs[SSM_HS_MAX_ACTIONS][160];
+    size_t na = s->hs.n_actions < SSM_HS_MAX_ACTIONS ? s->hs.n_actions : SSM_HS_MAX_ACTIONS;
+    for (size_t i = 0; i < na; i++) {
+        const ssm_hs_action *a = &s->hs.actions[i];
+        memset(&res[i], 0, sizeof res[i]);
+        res[i].type = a->type ? a->type : "";
+        res[i].error = "";
+        if (a->is_session_type) {
+            if (s->hs.kind != SSM_SESSION_UNKNOWN) {
+                res[i].status = SSM_ACTION_SUCCESS;
+            } else {
+                snprintf(errs[i], sizeof errs[i], "Unknown session type %s",
+                         s->hs.session_type ? s->hs.session_type : "");
+                res[i].status = SSM_ACTION_FAILED;
+                res[i].error = errs[i];
+            }
+        } else if (a->is_kms) {
+            res[i].status = SSM_ACTION_FAILED;
+            res[i].error = s->args->legacy_cli
+                               ? kms_legacy_cli_error
+                               : "KMS session encryption is not supported by this plugin build";
+            LOGW("refusing KMSEncryption: %s", res[i].error);
+        } else {
+            snprintf(errs[i], sizeof errs[i], "Unsupported action %s", res[i].type);
+            res[i].status = SSM_ACTION_UNSUPPORTED;
+            res[i].error = errs[i];
+        }
+    }
+    char *json = ssm_hs_response_build(SSM_PLUGIN_VERSION, res, na);
+    if (!json) {
+        session_end(s, 0, "Cannot perform start session: cannot build the HandshakeResponse\n");
+        return;
+    }
+    int rc = ssm_chan_send(s->chan, SSM_PT_HANDSHAKE_RESPONSE, (const uint8_t *)json,
+                           strlen(json), session_now_ms());
+    free(json);
+    if (rc < 0)
+        LOGE("cannot queue the HandshakeResponse (%d)", rc);
+}
+
+static void on_handshake_complete(ssm_session *s, const uint8_t *p, size_t n)
+{
+    char *msg = NULL;
+    if (ssm_hs_complete_parse(p, n, &msg) < 0)
+        msg = NULL;
+    if (!s->hs_seen || s->hs.kind == SSM_SESSION_UNKNOWN) {
+        free(msg);
+        session_end(s, 0, "Cannot perform start session: unable to determine SessionType\n");
+        return;
+    }
+    if (msg && *msg)
+        session_print(s, "%s\n", msg);
+    free(msg);
+    const ssm_handler_ops *ops =
+        s->hs.kind == SSM_SESSION_SHELL ? &ssm_shell_handler : port_handler(s);
+    start_handler(s, ops);
+}
+
+/* ---- channel callbacks ---- */
+
+static int on_payload(void *user, uint32_t pt, const uint8_t *p, size_t n)
+{
+    ssm_session *s = user;
+    if (s->ending)
+        return SSM_DELIVER_OK; /* nobody left to show it to */
+    if (s->handler_started) {
+        if (pt == SSM_PT_HANDSHAKE_REQUEST || pt == SSM_PT_HANDSHAKE_COMPLETE ||
+            pt == SSM_PT_ENC_CHALLENGE_REQUEST)
+            return SSM_DELIVER_OK; /* late handshake traffic: nothing to do */
+        return s->handler->on_payload(s->hstate, pt, p, n);
+    }
+    switch (pt) {
+    case SSM_PT_HANDSHAKE_REQUEST:
+        on_handshake_request(s, p, n);
+        break;
+    case SSM_PT_HANDSHAKE_COMPLETE:
+        on_handshake_complete(s, p, n);
+        break;
+    case SSM_PT_ENC_CHALLENGE_REQUEST:
+        LOGW("ignoring EncChallengeRequest: encryption was refused");
+        break;
+    case SSM_PT_OUTPUT:
+        if (!s->hs_seen && !s->type_known) {
+            /* Legacy path (§8.5): output before any handshake = shell. */
+            start_handler(s, &ssm_shell_handler);
+            if (s->handler_started)
+                return s->handler->on_payload(s->hstate, pt, p, n);
+        }
+        break;
+    default:
+        LOGD("ignoring payload type %u before the session type is known", pt);
+        break;
+    }
+    kick(s);
+    return SSM_DELIVER_OK;
+}
+
+static void on_closed(void *user, const char *output)
+{
+    ssm_session *s = user;
+    char buf[4096];
+    if (output && *output)
+        snprintf(buf, sizeof buf, "\n\nSessionId: %s : %s\n\n", session_id(s), output);
+    else
+        snprintf(buf, sizeof buf, "\n\nExiting session with sessionId: %s.\n\n", session_id(s));
+    LOGI("channel_closed received");
+    session_end(s, 0, buf);
+}
+
+static void on_send_space(void *user)
+{
+    ssm_session *s = user;
+    if (s->handler_started && s->handler->on_send_space)
+        s->handler->on_send_space(s->hstate);
+}
+
+static void chan_log(void *user, int level, const char *msg)
+{
+    (void)user;
+    ssm_log(level, "chan: %s", msg);
+}
+
+/* ---- what handlers call ---- */
+
+int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t n)
+{
+    if (s->ending)
+        return SSM_CHAN_EINVAL;
+    if (!s->type_known && payload_type != SSM_PT_HANDSHAKE_RESPONSE &&
+        payload_type != SSM_PT_ENC_CHALLENGE_RESPONSE) {
+        LOGW("refusing to send payload type %u before the session type is known", payload_type);
+        return SSM_CHAN_EINVAL;
+    }
+    int rc = ssm_chan_send(s->chan, payload_type, p, n, session_now_ms());
+    kick(s);
+    return rc;
+}
+
+size_t session_send_space(const ssm_session *s)
+{
+    if (s->ending)
+        return 0;
+    return ssm_chan_send_space(s->chan);
+}
+
+bool session_send_idle(const ssm_session *s)
+{
+    ssm_chan_stats st;
+    ssm_chan_get_stats(s->chan, &st);
+    return st.unacked_msgs == 0;
+}
+
+void session_resume_delivery(ssm_session *s)
+{
+    if (s->done)
+        return;
+    ssm_chan_resume_delivery(s->chan, session_now_ms());
+    kick(s);
+}
+
+/* ---- connection management (§13) ---- */
+
+static void start_connect(ssm_session *s);
+
+static unsigned retry_delay_ms(ssm_session *s)
+{
+    /* d, 2d, 4d...; past the 5 s cap start again from d (§13.1). */
+    uint64_t d = s->retry_base_ms;
+    for (unsigned i = 1; i < s->attempt; i++) {
+        d *= 2;
+        if (d > RETRY_MAX_DELAY_MS)
+            d = s->retry_base_ms;
+    }
+    return (unsigned)d;
+}
+
+static void on_resumed(ssm_session *s, int status, const char *token, const char *url,
+                       const char *why);
+
+static void retry_timer(lws_sorted_usec_list_t *sul)
+{
+    ssm_session *s = lws_container_of(sul, ssm_session, sul_retry);
+    if (s->ending)
+        return;
+    if (!s->ever_open)
+        start_connect(s);
+    else
+        sess_aws_resume(s, on_resumed);
+}
+
+static void connection_failed(ssm_session *s, const char *why)
+{
+    s->connecting = false;
+    if (s->ending)
+        return;
+    s->attempt++;
+    if (!s->ever_open) {
+        if (s->attempt > RETRIES_INITIAL) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "Cannot perform start session: %s\n", why);
+            session_end(s, 0, msg);
+            return;
+        }
+    } else if (session_now_ms() - s->down_since > s->reconnect_budget_ms) {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "Cannot perform start session: lost the connection to the service and could "
+                 "not reconnect: %s\n",
+                 why);
+        session_end(s, 0, msg);
+        return;
+    }
+    unsigned d = retry_delay_ms(s);
+    LOGW("connection attempt %u failed (%s); retrying in %u ms", s->attempt, why, d);
+    lws_sul_schedule(s->ctx, 0, &s->sul_retry, retry_timer, (lws_usec_t)d * 1000);
+}
+
+static void on_resumed(ssm_session *s, int status, const char *token, const char *url,
+                       const char *why)
+{
+    if (s->ending)
+        return;
+    if (status < 0) {
+        connection_failed(s, why ? why : "ResumeSession failed");
+        return;
+    }
+    if (!token || !*token) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Session: %s timed out.\n", session_id(s));
+        session_end(s, 0, msg);
+        return;
+    }
+    if (token != s->token) {
+        char *t = strdup(token);
+        if (t) {
+            if (s->token)
+                OPENSSL_cleanse(s->token, strlen(s->token));
+            free(s->token);
+            s->token = t;
+        }
+    }
+    if (url && *url && url != s->url) {
+        char *u = strdup(url);
+        if (u) {
+            free(s->url);
+            s->url = u;
+        }
+    }
+    start_connect(s);
+}
+
+static char *open_data_channel_json(ssm_session *s)
+{
+    char request_id[SSM_UUID_STRLEN + 1];
+    new_uuid(request_id);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "MessageSchemaVersion", "1.0");
+    cJSON_AddStringToObject(o, "RequestId", request_id);
+    cJSON_AddStringToObject(o, "TokenValue", s->token);
+    cJSON_AddStringToObject(o, "ClientId", s->client_id);
+    cJSON_AddStringToObject(o, "ClientVersion", SSM_PLUGIN_VERSION);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return txt;
+}
+
+static void headers_ready(ssm_session *s, const char *headers)
+{
+    if (s->ending)
+        return;
+    char *odc = open_data_channel_json(s);
+    if (!odc) {
+        connection_failed(s, "out of memory");
+        return;
+    }
+    const char *err = NULL;
+    int rc = ssm_transport_connect(s->tp, s->url, odc, headers, &err);
+    OPENSSL_cleanse(odc, strlen(odc)); /* it holds the token */
+    free(odc);
+    if (rc < 0) {
+        /* Never re-enter: report through the retry timer. */
+        connection_failed(s, err ? err : "cannot connect");
+        return;
+    }
+    LOGI("connecting (attempt %u)", s->attempt + 1);
+}
+
+static void start_connect(ssm_session *s)
+{
+    if (s->connecting || s->ending)
+        return;
+    s->connecting = true;
+    sess_aws_upgrade_headers(s, s->url, headers_ready);
+}
+
+/* ---- transport callbacks ---- */
+
+static void tp_on_open(void *user)
+{
+    ssm_session *s = user;
+    s->connecting = false;
+    s->ever_open = true;
+    s->attempt = 0;
+    ssm_chan_transport_up(s->chan, session_now_ms());
+    kick(s);
+}
+
+static void tp_on_message(void *user, const uint8_t *p, size_t n)
+{
+    ssm_session *s = user;
+    if (s->done)
+        return;
+    int rc = ssm_chan_receive(s->chan, p, n, session_now_ms());
+    if (rc == SSM_CHAN_EINVAL)
+        LOGD("dropped a malformed frame (%zu bytes)", n);
+    kick(s);
+}
+
+static size_t tp_pull(void *user, uint8_t *buf, size_t cap)
+{
+    ssm_session *s = user;
+    size_t n = ssm_chan_pull(s->chan, session_now_ms(), buf, cap);
+    schedule_timer(s);
+    return n;
+}
+
+static bool tp_want_write(void *user)
+{
+    ssm_session *s = user;
+    return !s->done && ssm_chan_want_write(s->chan, session_now_ms());
+}
+
+static void tp_on_down(void *user, const char *why, bool was_open)
+{
+    ssm_session *s = user;
+    if (s->ending)
+        return;
+    if (was_open) {
+        LOGW("data channel connection lost: %s", why);
+        ssm_chan_transport_down(s->chan);
+        s->connecting = false;
+        s->down_since = session_now_ms();
+        s->attempt = 0;
+        /* First reconnect (ResumeSession, then dial) after the base delay. */
+        lws_sul_schedule(s->ctx, 0, &s->sul_retry, retry_timer,
+                         (lws_usec_t)s->retry_base_ms * 1000);
+        return;
+    }
+    connection_failed(s, why);
+}
+
+static const ssm_transport_ops tp_ops = {
+    .on_open = tp_on_open,
+    .on_message = tp_on_message,
+    .pull = tp_pull,
+    .want_write = tp_want_write,
+    .on_down = tp_on_down,
+};
+
+/* ---- signals ---- */
+
+static void on_sig(void *user, int signo)
+{
+    ssm_session *s = user;
+    if (signo == SIGTERM || signo == SIGHUP) {
+        LOGI("signal %d: ending the session", signo);
+        session_end_terminate(s, 0, NULL);
+        return;
+    }
+    if (s->handler_started && s->handler->on_signal)
+        s->handler->on_signal(s->hstate, signo);
+}
+
+/* ---- run ---- */
+
+static const struct lws_protocols *main_protocols(void)
+{
+    static struct lws_protocols list[3];
+    list[0] = *ssm_stdio_protocol();
+    list[1] = *ssm_signals_protocol();
+    memset(&list[2], 0, sizeof list[2]);
+    return list;
+}
+
+int ssm_session_run(const ssm_cli_args *args)
+{
+    ssm_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        printf("Cannot perform start session: out of memory\n");
+        return 0;
+    }
+    s->args = args;
+    s->token = strdup(args->token ? args->token : "");
+    s->url = strdup(args->stream_url ? args->stream_url : "");
+    new_uuid(s->client_id);
+    uint8_t r;
+    random_bytes(NULL, &r, 1);
+    s->retry_base_ms = 100u + (unsigned)(r % 100u);
+    const char *rb = getenv("SSM_PLUGIN_RECONNECT_SECONDS");
+    s->reconnect_budget_ms = (uint64_t)(rb && atoi(rb) > 0 ? atoi(rb) : DEFAULT_RECONNECT_S) * 1000;
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an EPIPE error, not a kill */
+
+    const char *fail = NULL;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.gid = -1;
+    info.uid = -1;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        fail = "cannot create the event loop";
+        goto out;
+    }
+    info.vhost_name = "ssm-session";
+    info.protocols = main_protocols();
+    info.http_proxy_address = ""; /* no client traffic on this vhost */
+    s->vh = lws_create_vhost(s->ctx, &info);
+    if (!s->vh) {
+        fail = "cannot create the event loop";
+        goto out;
+    }
+    if (ssm_stdout_init(s->vh, SSM_STDOUT_RING_DEFAULT) < 0 ||
+        ssm_signals_init(s->vh, on_sig, s) < 0) {
+        fail = "cannot set up stdin/stdout";
+        goto out;
+    }
+    ssm_signals_watch(SIGTERM);
+    ssm_signals_watch(SIGHUP);
+
+    ssm_chan_config cc;
+    ssm_chan_config_default(&cc);
+    static const ssm_chan_callbacks ccb = {
+        .on_payload = on_payload,
+        .on_closed = on_closed,
+        .on_send_space = on_send_space,
+        .random = random_bytes,
+        .log = chan_log,
+    };
+    s->chan = ssm_chan_new(&cc, &ccb, s);
+    if (!s->chan) {
+        fail = "cannot allocate the data channel";
+        goto out;
+    }
+
+    ssm_transport_config tc;
+    ssm_transport_config_from_env(&tc);
+    tc.max_frame = ssm_chan_max_frame(s->chan);
+    s->tp = ssm_transport_new(s->ctx, &tc, &tp_ops, s, &fail);
+    if (!s->tp)
+        goto out;
+    if (sess_aws_init(s) < 0) {
+        fail = "cannot set up AWS API access";
+        goto out;
+    }
+
+    start_connect(s);
+    while (!s->done) {
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    }
+
+out:
+    if (fail) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Cannot perform start session: %s\n", fail);
+        ssm_stdout_write_text(msg, strlen(msg));
+    }
+    stop_handler(s);
+    int code = s->exit_code;
+    ssm_stdout_flush_blocking(2000);
+    ssm_stdio_restore();
+    ssm_signals_shutdown();
+    sess_aws_free(s);
+    if (s->tp)
+        ssm_transport_close(s->tp);
+    if (s->ctx)
+        lws_context_destroy(s->ctx);
+    ssm_transport_free(s->tp);
+    ssm_chan_free(s->chan);
+    if (s->hs_seen)
+        ssm_hs_request_free(&s->hs);
+    if (s->token) {
+        OPENSSL_cleanse(s->token, strlen(s->token));
+        free(s->token);
+    }
+    free(s->url);
+    free(s->end_message);
+    free(s);
+    return code;
+}

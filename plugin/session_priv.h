@@ -1,0 +1,59 @@
+/* Internals shared by session.c and session_aws.c (not for handlers). */
+#ifndef SSM_SESSION_PRIV_H
+#define SSM_SESSION_PRIV_H
+
+#include <libwebsockets.h>
+
+#include "cli.h"
+#include "session.h"
+#include "ssm_channel.h"
+#include "transport.h"
+
+struct aws_ctx;
+
+struct ssm_session {
+    const ssm_cli_args *args;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    ssm_transport *tp;
+    ssm_chan *chan;
+    struct aws_ctx *aws;
+
+    char client_id[37];
+    char *token, *url;
+
+    /* connection */
+    bool ever_open;       /* the first connection succeeded once */
+    unsigned attempt;     /* failed attempts in the current (re)connect round */
+    unsigned retry_base_ms;
+    uint64_t down_since;  /* when the open connection dropped (ms) */
+    uint64_t reconnect_budget_ms;
+    bool connecting;
+    lws_sorted_usec_list_t sul_retry, sul_chan, sul_end;
+
+    /* handshake and handler */
+    bool type_known, hs_seen;
+    ssm_hs_request hs;
+    const ssm_handler_ops *handler;
+    void *hstate;
+    bool handler_started;
+
+    /* ending */
+    bool ending, done, terminating;
+    int exit_code;
+    char *end_message;
+};
+
+/* Seams to plugin/aws_*.c (session_aws.c). Each done callback runs once. */
+int sess_aws_init(ssm_session *s);
+void sess_aws_free(ssm_session *s);
+/* Extra upgrade headers for url ("Name: value\r\n"*, or NULL unsigned). */
+void sess_aws_upgrade_headers(ssm_session *s, const char *url,
+                              void (*done)(ssm_session *s, const char *headers));
+/* ResumeSession: status 0 and token (NULL/"" = timed out) and url (NULL/""
+ * = keep); status -1 and why on failure. */
+void sess_aws_resume(ssm_session *s, void (*done)(ssm_session *s, int status, const char *token,
+                                                  const char *url, const char *why));
+void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s));
+
+#endif

@@ -1,0 +1,66 @@
+/* The websocket client: one connection at a time to the StreamUrl (ws:// or
+ * wss://, used verbatim), TLS verified against the system store or a CA
+ * bundle, optional HTTP CONNECT proxy, keep-alive pings. It knows nothing of
+ * the protocol: the session gives it the OpenDataChannel text and pulls
+ * binary frames from the channel when the socket is writable. */
+#ifndef SSM_TRANSPORT_H
+#define SSM_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lws_context;
+typedef struct ssm_transport ssm_transport;
+
+typedef struct ssm_transport_ops {
+    /* Upgrade done; the OpenDataChannel text is already queued first. */
+    void (*on_open)(void *user);
+    /* One complete websocket message (text or binary). */
+    void (*on_message)(void *user, const uint8_t *p, size_t n);
+    /* Copy one binary frame to send into buf; return its length, 0 if none. */
+    size_t (*pull)(void *user, uint8_t *buf, size_t cap);
+    /* More frames are ready to pull right now. */
+    bool (*want_write)(void *user);
+    /* The connection attempt failed (was_open false) or an open connection
+     * dropped (was_open true). The transport is idle afterwards. why is a
+     * short human-readable cause. Not called after ssm_transport_close(). */
+    void (*on_down)(void *user, const char *why, bool was_open);
+} ssm_transport_ops;
+
+typedef struct ssm_transport_config {
+    const char *ca_file;   /* PEM bundle replacing the system store, or NULL */
+    const char *proxy;     /* "[http://][user:pass@]host[:port]" or NULL */
+    const char *no_proxy;  /* NO_PROXY list or NULL */
+    size_t max_frame;      /* largest frame pull() can produce */
+    unsigned connect_timeout_s; /* TCP + proxy + TLS + upgrade; 0 = 45 */
+    unsigned ping_interval_s;   /* 0 = 300 */
+} ssm_transport_config;
+
+/* Reads the proxy/CA environment into cfg per PROTOCOL.md §3.2:
+ * HTTPS_PROXY/https_proxy, NO_PROXY/no_proxy, AWS_CA_BUNDLE then
+ * SSL_CERT_FILE. Pointers refer to the environment. */
+void ssm_transport_config_from_env(ssm_transport_config *cfg);
+
+/* Creates the client vhost. Returns NULL with *err set on failure. */
+ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_config *cfg,
+                                 const ssm_transport_ops *ops, void *user, const char **err);
+void ssm_transport_free(ssm_transport *t);
+
+/* Starts connecting. open_msg is copied (the first text frame); headers is
+ * "Name: value\r\n"* to add to the upgrade (or NULL); copied. Returns 0, or
+ * -1 with *err set (bad URL...). */
+int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_msg,
+                          const char *headers, const char **err);
+/* The channel has something to send: ask for a writable callback. */
+void ssm_transport_request_write(ssm_transport *t);
+/* Closes the current connection without reporting on_down. */
+void ssm_transport_close(ssm_transport *t);
+bool ssm_transport_is_open(const ssm_transport *t);
+
+/* Decides whether host is exempt from proxying: loopback names/addresses
+ * always; else matches a NO_PROXY entry ("*", exact, ".suffix" or "suffix"
+ * domain match, optional ":port"). Pure; exposed for tests. */
+bool ssm_transport_no_proxy(const char *host, int port, const char *no_proxy);
+
+#endif
