@@ -180,8 +180,7 @@ int sim_api_handle(struct sim_conn *c, struct lws *wsi)
 {
     const char *target = c->amz_target;
     const char *op = strncmp(target, "AmazonSSM.", 10) == 0 ? target + 10 : "";
-    char auth[16] = "";
-    int has_auth = lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
+    int has_auth = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
     cJSON *req = c->body_overflow ? NULL : cJSON_ParseWithLength(c->body ? c->body : "", c->body_len);
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "target", target);
