@@ -13,7 +13,6 @@
 
 #include "port_listen.h"
 #include "session.h"
-#include "signals.h"
 #include "ssm_channel.h"
 #include "ssm_msg.h"
 #include "ssm_version.h"
@@ -30,6 +29,7 @@ typedef struct basic {
     bool disconnect_pending; /* DisconnectToPort not yet queued (window full) */
     bool deliver_blocked;
     bool terminating, ended;
+    uint64_t term_at;
     uint8_t buf[BASIC_BUF];
     size_t head, len;
 } basic;
@@ -157,6 +157,10 @@ static void exit_fire(void *user)
     basic *b = user;
     if (b->ended)
         return;
+    if (!port_exit_ready(b->s, b->term_at)) {
+        port_timer_arm(b->exit_timer, PORT_EXIT_POLL_MS);
+        return;
+    }
     b->ended = true;
     port_end_with_exit_text(b->s);
 }
@@ -172,9 +176,6 @@ static int basic_start(ssm_session *s, void **state)
     b->s = s;
     *state = b;
     b->exit_timer = port_timer_new(s, exit_fire, b);
-    ssm_signals_watch(SIGINT);
-    ssm_signals_watch(SIGTSTP);
-    ssm_signals_watch(SIGQUIT);
     char err[512];
     b->ln = port_listen_open(s, &hs->port, on_accept, b, 1, err, sizeof(err));
     if (!b->ln || !b->exit_timer) {
@@ -235,7 +236,8 @@ static void basic_on_signal(void *state, int signo)
     if (ssm_version_gt_strict(session_handshake(b->s)->agent_version,
                               SSM_AGENT_GATE_TERMINATE_FLAG)) {
         port_send_flag(b->s, SSM_FLAG_TERMINATE_SESSION);
-        port_timer_arm(b->exit_timer, PORT_TERMINATE_GRACE_MS);
+        b->term_at = session_now_ms();
+        port_timer_arm(b->exit_timer, PORT_EXIT_POLL_MS);
     } else {
         /* Old agents ignore the flag: ask the service; channel_closed ends us. */
         session_terminate_api(b->s);

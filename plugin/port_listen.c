@@ -398,3 +398,8 @@ void port_send_flag(ssm_session *s, uint32_t flag)
     ssm_flag_encode(flag, p);
     (void)session_send(s, SSM_PT_FLAG, p, sizeof(p));
 }
+
+bool port_exit_ready(ssm_session *s, uint64_t since_ms)
+{
+    return session_send_idle(s) || session_now_ms() - since_ms >= PORT_EXIT_WAIT_MS;
+}

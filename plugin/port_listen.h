@@ -64,10 +64,13 @@ void port_timer_free(port_timer *t);
 
 /* The SIGINT/SIGTSTP/SIGQUIT text of §12.2. */
 #define PORT_TEXT_TERMINATE "Terminate signal received, exiting.\n"
-/* How long a port mode waits after queueing the TerminateSession flag before
- * it exits, so the flag reaches the agent (the session API does not expose
- * acknowledgements; the official plugin waits for nothing). */
-#define PORT_TERMINATE_GRACE_MS 300u
+/* After queueing the TerminateSession flag a port mode polls every
+ * PORT_EXIT_POLL_MS until everything sent is acknowledged, at most
+ * PORT_EXIT_WAIT_MS, then exits (the official plugin waits for nothing). */
+#define PORT_EXIT_POLL_MS 10u
+#define PORT_EXIT_WAIT_MS 1000u
+/* True when the handler may exit now: all acked, or waited long enough. */
+bool port_exit_ready(ssm_session *s, uint64_t since_ms);
 /* Ends the session with exit 0 and "\n\nExiting session with sessionId: <sid>.\n\n". */
 void port_end_with_exit_text(ssm_session *s);
 /* Sends the TerminateSession flag (PayloadType 10, value 2); errors ignored. */

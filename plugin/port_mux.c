@@ -19,7 +19,6 @@
 
 #include "port_listen.h"
 #include "session.h"
-#include "signals.h"
 #include "ssm_channel.h"
 #include "ssm_msg.h"
 #include "ssm_smux.h"
@@ -49,6 +48,7 @@ typedef struct mux {
     bool any_read_paused;
     bool terminating;
     bool ended;
+    uint64_t term_at;
 } mux;
 
 static void conn_close(mux_conn *c);
@@ -266,6 +266,10 @@ static void exit_fire(void *user)
     mux *mx = user;
     if (mx->ended)
         return;
+    if (!port_exit_ready(mx->s, mx->term_at)) {
+        port_timer_arm(mx->exit_timer, PORT_EXIT_POLL_MS);
+        return;
+    }
     mx->ended = true;
     port_end_with_exit_text(mx->s);
 }
@@ -295,9 +299,6 @@ static int mux_start(ssm_session *s, void **state)
         return -1;
     }
 
-    ssm_signals_watch(SIGINT);
-    ssm_signals_watch(SIGTSTP);
-    ssm_signals_watch(SIGQUIT);
 
     char err[512];
     mx->ln = port_listen_open(s, &hs->port, on_accept, mx, 64, err, sizeof(err));
@@ -365,7 +366,8 @@ static void mux_on_signal(void *state, int signo)
     session_print(mx->s, PORT_TEXT_TERMINATE);
     port_listen_pause(mx->ln, true);
     port_send_flag(mx->s, SSM_FLAG_TERMINATE_SESSION);
-    port_timer_arm(mx->exit_timer, PORT_TERMINATE_GRACE_MS);
+    mx->term_at = session_now_ms();
+        port_timer_arm(mx->exit_timer, PORT_EXIT_POLL_MS);
 }
 
 static void mux_stop(void *state)

@@ -14,7 +14,7 @@
 #include "stdio_fd.h"
 
 #define STDIO_EXIT_POLL_MS 10u
-#define STDIO_EXIT_MAX_MS 1000u /* bounded wait for stdout to drain at EOF */
+#define STDIO_EXIT_MAX_MS 1000u /* bounded wait at EOF: stdout drained, input acked */
 
 typedef struct stdio_port {
     ssm_session *s;
@@ -81,7 +81,7 @@ static void exit_poll(void *user)
     stdio_port *sp = user;
     if (sp->ended)
         return;
-    bool out_done = ssm_stdout_empty() && sp->pending_len == 0;
+    bool out_done = ssm_stdout_empty() && sp->pending_len == 0 && session_send_idle(sp->s);
     if (out_done || session_now_ms() - sp->eof_at >= STDIO_EXIT_MAX_MS) {
         sp->ended = true;
         session_end(sp->s, 0, NULL);
@@ -160,12 +160,6 @@ static void stdio_on_send_space(void *state)
         set_paused(sp, false);
 }
 
-static void stdio_on_signal(void *state, int signo)
-{
-    (void)state;
-    (void)signo; /* no signal handling in this mode */
-}
-
 static void stdio_stop(void *state)
 {
     stdio_port *sp = state;
@@ -184,6 +178,6 @@ const ssm_handler_ops ssm_port_stdio_handler = {
     .start = stdio_start,
     .on_payload = stdio_on_payload,
     .on_send_space = stdio_on_send_space,
-    .on_signal = stdio_on_signal,
+    .on_signal = NULL, /* none in this mode: the inherited dispositions stay */
     .stop = stdio_stop,
 };
