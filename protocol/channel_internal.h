@@ -50,8 +50,8 @@ struct chan_tx_entry {
     uint64_t last_send;  /* latest transmission on the current connection */
     uint32_t prev, next; /* links in the sent-order list (CHAN_NIL ends) */
     bool acked;
-    bool transmitted;    /* ever handed out */
-    bool in_list;        /* on the sent-order list */
+    bool transmitted; /* ever handed out */
+    bool in_list;     /* on the sent-order list */
 };
 
 /* One early (or held-back) incoming message. */
@@ -76,19 +76,19 @@ struct ssm_chan {
     int64_t clock_offset_ms; /* wall-clock epoch ms minus now_ms */
 
     /* ---- send window ---- */
-    uint8_t *ring;        /* cfg.send_window_bytes of serialized frames */
-    size_t ring_head;     /* offset of the head entry's frame */
-    size_t ring_used;     /* bytes from ring_head to the tail */
-    struct chan_tx_entry *tx; /* cfg.send_window_msgs records */
-    uint32_t tx_head;     /* record index of the oldest entry */
-    uint32_t tx_count;    /* entries in the window (acked ones at the head are popped) */
-    uint32_t tx_cursor;   /* entries from the head already sent on this connection */
-    int64_t next_seq;     /* sequence number of the next ssm_chan_send */
+    uint8_t *ring;                  /* cfg.send_window_bytes of serialized frames */
+    size_t ring_head;               /* offset of the head entry's frame */
+    size_t ring_used;               /* bytes from ring_head to the tail */
+    struct chan_tx_entry *tx;       /* cfg.send_window_msgs records */
+    uint32_t tx_head;               /* record index of the oldest entry */
+    uint32_t tx_count;              /* entries in the window (acked ones at the head are popped) */
+    uint32_t tx_cursor;             /* entries from the head already sent on this connection */
+    int64_t next_seq;               /* sequence number of the next ssm_chan_send */
     uint32_t sent_first, sent_last; /* sent-order list, oldest last_send first */
     uint32_t unacked_msgs;
     size_t unacked_bytes;
-    bool space_starved;   /* send space fell below max_payload: owe on_send_space */
-    uint8_t *scratch;     /* one frame, for serializing before the ring copy */
+    bool space_starved; /* send space fell below max_payload: owe on_send_space */
+    uint8_t *scratch;   /* one frame, for serializing before the ring copy */
 
     /* ---- estimator and timers ---- */
     double rtt_ms, rttvar_ms, rto_ms;
@@ -100,12 +100,12 @@ struct ssm_chan {
     bool retx_round_valid;
 
     /* ---- receive side ---- */
-    int64_t expected;     /* next in-order incoming sequence number */
-    bool expected_done;   /* INT64_MAX was delivered: everything is a duplicate */
+    int64_t expected;        /* next in-order incoming sequence number */
+    bool expected_done;      /* INT64_MAX was delivered: everything is a duplicate */
     struct chan_rx_slot *rx; /* cfg.reorder_slots, indexed by seq mod slots */
-    uint8_t *rx_data;     /* reorder_slots x max_payload bytes */
+    uint8_t *rx_data;        /* reorder_slots x max_payload bytes */
     uint32_t rx_buffered;
-    bool delivering;      /* re-entrancy guard for the drain loop */
+    bool delivering; /* re-entrancy guard for the drain loop */
 
     struct chan_ack_rec acks[CHAN_ACK_SLOTS];
     uint32_t ack_head, ack_count;

@@ -278,8 +278,7 @@ static bool retx_due(const ssm_chan *c, uint64_t now_ms)
 
 static bool retx_new_round(const ssm_chan *c, uint64_t now_ms)
 {
-    return !c->retx_round_valid ||
-           elapsed_ms(now_ms, c->retx_round_start) >= CHAN_RETX_ROUND_MS;
+    return !c->retx_round_valid || elapsed_ms(now_ms, c->retx_round_start) >= CHAN_RETX_ROUND_MS;
 }
 
 static bool retx_budget(const ssm_chan *c, uint64_t now_ms)
@@ -364,8 +363,8 @@ size_t ssm_chan_pull(ssm_chan *c, uint64_t now_ms, uint8_t *out, size_t cap)
 
 size_t ssm_chan_max_frame(const ssm_chan *c)
 {
-    size_t body = c && c->cfg.max_payload > CHAN_ACK_BODY_MAX ? c->cfg.max_payload
-                                                              : CHAN_ACK_BODY_MAX;
+    size_t body =
+        c && c->cfg.max_payload > CHAN_ACK_BODY_MAX ? c->cfg.max_payload : CHAN_ACK_BODY_MAX;
     return ssm_msg_encoded_size(body);
 }
 
@@ -393,8 +392,8 @@ int64_t ssm_chan_next_timeout(const ssm_chan *c, uint64_t now_ms)
             const struct chan_tx_entry *e = &c->tx[c->sent_first];
             int64_t wait = ceil_ms(c->rto_ms - (double)elapsed_ms(now_ms, e->last_send));
             if (!retx_budget(c, now_ms)) {
-                int64_t round = (int64_t)(CHAN_RETX_ROUND_MS -
-                                          elapsed_ms(now_ms, c->retx_round_start));
+                int64_t round =
+                    (int64_t)(CHAN_RETX_ROUND_MS - elapsed_ms(now_ms, c->retx_round_start));
                 if (round > wait)
                     wait = round;
             }

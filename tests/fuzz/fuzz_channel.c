@@ -163,8 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ssm_chan_stats st;
             ssm_chan_get_stats(c, &st);
             uint8_t sel = take(&f);
-            int64_t seq = (sel & 0x80) ? (int64_t)take64(&f)
-                                       : st.expected_seq + (int64_t)(sel & 0x3f) - 8;
+            int64_t seq =
+                (sel & 0x80) ? (int64_t)take64(&f) : st.expected_seq + (int64_t)(sel & 0x3f) - 8;
             uint32_t pt = take(&f) % 14;
             size_t n = take(&f) * 2u;
             for (size_t i = 0; i < n; i++)
@@ -178,8 +178,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ssm_chan_stats st;
             ssm_chan_get_stats(c, &st);
             uint8_t sel = take(&f);
-            int64_t seq = (sel & 0x80) ? (int64_t)take64(&f)
-                                       : st.next_seq - 1 - (int64_t)(sel & 0x1f);
+            int64_t seq =
+                (sel & 0x80) ? (int64_t)take64(&f) : st.next_seq - 1 - (int64_t)(sel & 0x1f);
             char body[256];
             uint8_t id[16];
             rnd(&f, id, 16);
@@ -238,8 +238,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default: {
             ssm_chan_stats st;
             ssm_chan_get_stats(c, &st);
-            if (st.unacked_msgs > cfg.send_window_msgs || st.unacked_bytes > cfg.send_window_bytes ||
-                st.buffered_msgs > cfg.reorder_slots)
+            if (st.unacked_msgs > cfg.send_window_msgs ||
+                st.unacked_bytes > cfg.send_window_bytes || st.buffered_msgs > cfg.reorder_slots)
                 abort();
             if ((uint64_t)st.expected_seq != f.delivered)
                 abort();

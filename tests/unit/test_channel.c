@@ -124,8 +124,8 @@ static void id_for(int64_t seq, uint8_t id[16])
     ssm_uuid_v4_from_random(id);
 }
 
-static size_t build(uint8_t *out, const char *type, int64_t seq, uint32_t ptype,
-                    const void *p, size_t n)
+static size_t build(uint8_t *out, const char *type, int64_t seq, uint32_t ptype, const void *p,
+                    size_t n)
 {
     ssm_msg m;
     memset(&m, 0, sizeof m);
@@ -298,8 +298,8 @@ static void test_outgoing_frames(void **state)
     harness *h = mk(NULL);
     const char *pl[3] = {"ls\r", "", "hello"};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(ssm_chan_send(h->c, SSM_PT_OUTPUT, (const uint8_t *)pl[i],
-                                       strlen(pl[i]), h->now + (uint64_t)i),
+        assert_int_equal(ssm_chan_send(h->c, SSM_PT_OUTPUT, (const uint8_t *)pl[i], strlen(pl[i]),
+                                       h->now + (uint64_t)i),
                          SSM_CHAN_OK);
     assert_true(ssm_chan_want_write(h->c, h->now));
     uint8_t ids[3][16];
@@ -686,10 +686,10 @@ static void test_ack_loss_and_bogus_acks(void **state)
     for (int i = 0; i < 3; i++)
         send_tag(h, i);
     drain(h, NULL, NULL, NULL, NULL);
-    agent_ack(h, 5);   /* never sent */
-    agent_ack(h, -1);  /* nonsense */
-    agent_ack(h, 1);   /* 0's ack lost */
-    agent_ack(h, 1);   /* duplicate */
+    agent_ack(h, 5);  /* never sent */
+    agent_ack(h, -1); /* nonsense */
+    agent_ack(h, 1);  /* 0's ack lost */
+    agent_ack(h, 1);  /* duplicate */
     ssm_chan_stats st = stats(h);
     assert_int_equal(st.unacked_msgs, 2);
     assert_int_equal(st.acks_received, 4);
@@ -1059,8 +1059,8 @@ static void test_seq_near_int64_max(void **state)
     agent_data(h, 0);
     assert_int_equal(h->ngot, 4);
     drain(h, acks, &na, NULL, NULL);
-    int64_t want[] = {INT64_MAX, INT64_MAX - 2, INT64_MAX - 5, INT64_MAX - 3,
-                      INT64_MAX - 1, INT64_MAX, 0};
+    int64_t want[] = {
+        INT64_MAX, INT64_MAX - 2, INT64_MAX - 5, INT64_MAX - 3, INT64_MAX - 1, INT64_MAX, 0};
     assert_int_equal(na, 7);
     for (int i = 0; i < 7; i++)
         assert_int_equal(acks[i], want[i]);

@@ -18,9 +18,9 @@
 #include "ssm_msg.h"
 #include "ssm_uuid.h"
 
-#define N_MSGS 4000        /* per direction */
+#define N_MSGS 4000 /* per direction */
 #define TICK_MS 5u
-#define AGENT_WINDOW 160   /* agent's unacked cap: beyond our 128-slot reorder pool */
+#define AGENT_WINDOW 160 /* agent's unacked cap: beyond our 128-slot reorder pool */
 #define AGENT_RTO_MS 250u
 #define MAXF 8192
 
@@ -126,11 +126,11 @@ static void q_clear(queue *q)
 
 typedef struct agent {
     /* outgoing */
-    uint32_t next;             /* next message index == sequence number */
+    uint32_t next; /* next message index == sequence number */
     bool acked[N_MSGS];
     uint64_t last_send[N_MSGS];
     bool sent[N_MSGS];
-    uint32_t base;             /* lowest unacked */
+    uint32_t base; /* lowest unacked */
     /* incoming */
     uint32_t expected;
     uint8_t *early[N_MSGS];
@@ -242,8 +242,8 @@ static void agent_tick(agent *a, queue *s2c, uint64_t now)
 
 typedef struct client {
     ssm_chan *c;
-    uint32_t got;       /* agent messages delivered */
-    uint32_t sent;      /* client messages queued */
+    uint32_t got;  /* agent messages delivered */
+    uint32_t sent; /* client messages queued */
     int not_ready_pct;
     bool want_resume;
     int space_calls;
@@ -291,9 +291,10 @@ static void run_soak(uint64_t seed, bool reconnects)
     cfg.send_window_bytes = 48 * 1024; /* small: exercises EFULL and wrap */
     client cl = {0};
     cl.not_ready_pct = 3;
-    ssm_chan_callbacks cb = {
-        .on_payload = c_payload, .on_closed = c_closed, .on_send_space = c_space,
-        .random = c_random};
+    ssm_chan_callbacks cb = {.on_payload = c_payload,
+                             .on_closed = c_closed,
+                             .on_send_space = c_space,
+                             .random = c_random};
     cl.c = ssm_chan_new(&cfg, &cb, &cl);
     assert_non_null(cl.c);
     agent *a = calloc(1, sizeof *a);
@@ -324,8 +325,8 @@ static void run_soak(uint64_t seed, bool reconnects)
         if (!down && pct() == 0) {
             uint8_t f[MAXF];
             size_t len;
-            agent_frame(f, &len, pct() < 50 ? SSM_MT_PAUSE_PUB : SSM_MT_START_PUB, 0, 0,
-                        NULL, 0, now);
+            agent_frame(f, &len, pct() < 50 ? SSM_MT_PAUSE_PUB : SSM_MT_START_PUB, 0, 0, NULL, 0,
+                        now);
             q_push_one(&s2c, now + 10, f, len);
         }
 
@@ -377,8 +378,8 @@ static void run_soak(uint64_t seed, bool reconnects)
                   "%llu dropped, %d EFULL, %d on_send_space, %d reconnects\n",
                   (unsigned long long)seed, (unsigned long long)(now - 1000),
                   (unsigned long long)st.retransmits, (unsigned long long)st.recv_dup,
-                  (unsigned long long)st.recv_early, (unsigned long long)st.recv_dropped,
-                  cl.efull, cl.space_calls, reconnect_count);
+                  (unsigned long long)st.recv_early, (unsigned long long)st.recv_dropped, cl.efull,
+                  cl.space_calls, reconnect_count);
     assert_int_equal(cl.got, N_MSGS);
     assert_int_equal(a->expected, N_MSGS);
     assert_int_equal(a->base, N_MSGS);
