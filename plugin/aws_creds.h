@@ -1,0 +1,124 @@
+/* AWS credentials and the provider chain (PROTOCOL.md §14.2, docs/credentials.md).
+ *
+ * Resolution is split in two so that nothing here blocks on the network:
+ * aws_creds_plan_resolve() walks env, the shared files and credential_process
+ * synchronously and either returns credentials or a plan naming the one
+ * network call still needed (STS, SSO portal, ECS, IMDS). Each network
+ * provider has pure request-building and response-parsing helpers below; the
+ * asynchronous driver (aws_api.c) runs them over aws_http. */
+#ifndef SSM_AWS_CREDS_H
+#define SSM_AWS_CREDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+typedef struct aws_credentials {
+    char *access_key_id, *secret_access_key, *session_token; /* malloc'd; token may be NULL */
+    time_t expiration;  /* 0: does not expire */
+    const char *source; /* static description: "environment", "shared-credentials-file", ... */
+} aws_credentials;
+
+/* Refresh this long before expiry (the SDKs use a similar window). */
+#define AWS_CREDS_REFRESH_WINDOW_S 300
+
+int aws_credentials_set(aws_credentials *c, const char *akid, const char *secret,
+                        const char *token, time_t expiration, const char *source);
+int aws_credentials_copy(aws_credentials *dst, const aws_credentials *src);
+/* Wipes (OPENSSL_cleanse) and frees; leaves *c zeroed. */
+void aws_credentials_clear(aws_credentials *c);
+/* Has keys and does not expire within AWS_CREDS_REFRESH_WINDOW_S of now. */
+bool aws_credentials_usable(const aws_credentials *c, time_t now);
+
+/* "2024-01-02T03:04:05Z", fractions and "+hh:mm" offsets accepted. -1 on error. */
+time_t aws_parse_iso8601(const char *s);
+
+/* ---- the plan ---- */
+
+enum aws_creds_step {
+    AWS_STEP_NONE = 0,      /* no source had credentials (error says why) */
+    AWS_STEP_READY,         /* creds holds the result */
+    AWS_STEP_ASSUME_ROLE,   /* STS AssumeRole signed with the source plan's result */
+    AWS_STEP_WEB_IDENTITY,  /* STS AssumeRoleWithWebIdentity (unsigned) */
+    AWS_STEP_SSO,           /* SSO portal GetRoleCredentials with a cached token */
+    AWS_STEP_ECS,           /* container credentials endpoint */
+    AWS_STEP_IMDS,          /* EC2 instance metadata, v2 token first */
+};
+
+typedef struct aws_creds_plan {
+    enum aws_creds_step step;
+    aws_credentials creds;          /* READY */
+    struct aws_creds_plan *source;  /* ASSUME_ROLE: where the signing creds come from */
+    char *profile;                  /* the profile this plan came from, or NULL */
+    char *region;                   /* STS/SSO region */
+    /* STS */
+    char *role_arn, *role_session_name, *external_id, *web_identity_token;
+    int duration_s;                 /* 0: service default */
+    /* SSO */
+    char *sso_access_token, *sso_account_id, *sso_role_name;
+    /* ECS */
+    char *url, *authorization;      /* ECS full URL and Authorization header value */
+    /* IMDS */
+    char *imds_endpoint;            /* base, e.g. "http://169.254.169.254" */
+    char error[256];                /* NONE: human-readable reason, never secrets */
+} aws_creds_plan;
+
+typedef struct aws_creds_opts {
+    const char *profile;  /* argv[4]; NULL/"" -> not explicit */
+    const char *region;   /* argv[2], default for STS/SSO when the profile has none */
+    bool allow_cli_export; /* last resort: aws configure export-credentials */
+    bool allow_imds;
+    unsigned process_timeout_s; /* credential_process run limit; 0 = 60 */
+} aws_creds_opts;
+
+/* Walks the chain (order in docs/credentials.md). Returns plan->step; the
+ * plan must be released with aws_creds_plan_free(). */
+enum aws_creds_step aws_creds_plan_resolve(const aws_creds_opts *o, time_t now,
+                                           aws_creds_plan *plan);
+void aws_creds_plan_free(aws_creds_plan *plan);
+
+/* ---- individual providers (exposed for tests and the async driver) ---- */
+
+/* Environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN].
+ * Returns 0 when found. */
+int aws_creds_from_env(aws_credentials *out);
+
+/* Shared files for one profile (not following role/SSO/process): static
+ * keys from the credentials file, then the config file. 0 when found. */
+int aws_creds_profile_plan(const char *profile, const aws_creds_opts *o, time_t now,
+                           aws_creds_plan *plan, int depth);
+
+/* credential_process: runs cmd with /bin/sh -c, stdout capped at 64 KiB,
+ * killed after timeout_s. Returns 0 with out set, -1 with err set. */
+int aws_creds_process_run(const char *cmd, unsigned timeout_s, time_t now,
+                          aws_credentials *out, char *err, size_t errcap);
+/* Parses the credential_process JSON (Version 1). */
+int aws_creds_process_parse(const char *json, size_t n, time_t now, aws_credentials *out,
+                            char *err, size_t errcap);
+
+/* STS query API (form body) and its XML responses. */
+char *aws_sts_assume_role_body(const aws_creds_plan *p);          /* malloc'd */
+char *aws_sts_web_identity_body(const aws_creds_plan *p);         /* malloc'd */
+int aws_sts_parse_response(const char *xml, size_t n, aws_credentials *out, char *err,
+                           size_t errcap);
+
+/* SSO: finds the cached token for a start URL or sso-session name in
+ * ~/.aws/sso/cache/<sha1 hex>.json; returns the malloc'd access token or
+ * NULL (expired, missing). */
+char *aws_sso_cached_token(const char *cache_key, time_t now, char *err, size_t errcap);
+int aws_sso_parse_role_credentials(const char *json, size_t n, aws_credentials *out,
+                                   char *err, size_t errcap);
+
+/* ECS and IMDS JSON ({"AccessKeyId","SecretAccessKey","Token","Expiration"}). */
+int aws_creds_parse_container_json(const char *json, size_t n, const char *source,
+                                   aws_credentials *out, char *err, size_t errcap);
+
+/* snprintf into a fixed error buffer, truncating quietly. */
+void aws_errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Service endpoints, honouring AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL
+ * (service_env is e.g. "STS", "SSO", "KMS", "SSM"), else
+ * https://<prefix>.<region>.<partition suffix>. malloc'd. */
+char *aws_endpoint_for(const char *service_env, const char *prefix, const char *region);
+
+#endif
