@@ -711,6 +711,13 @@ int ssm_session_run(const ssm_cli_args *args)
 
     ssm_chan_config cc;
     ssm_chan_config_default(&cc);
+    /* At most 256 unacked messages: a receiver that keeps fewer early
+     * messages than we have in flight turns every loss into a long stall,
+     * and 256 KiB in flight already outruns the official ~1 MB/s. */
+    cc.send_window_msgs = 256;
+    const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
+    if (wm && atoi(wm) > 0)
+        cc.send_window_msgs = (uint32_t)atoi(wm);
     static const ssm_chan_callbacks ccb = {
         .on_payload = on_payload,
         .on_closed = on_closed,
@@ -742,6 +749,23 @@ int ssm_session_run(const ssm_cli_args *args)
     }
 
 out:
+    if (s->chan && ssm_log_enabled(SSM_LOG_INFO)) {
+        ssm_chan_stats st;
+        ssm_chan_get_stats(s->chan, &st);
+        LOGI("channel stats: sent %llu msgs (%llu retransmits), acks in %llu out %llu; received "
+             "%llu (dup %llu early %llu dropped %llu invalid %llu); unacked %u msgs/%zu bytes; "
+             "buffered %u; next_seq %lld expected %lld; rto %.0f ms; paused %d",
+             (unsigned long long)st.sent_msgs, (unsigned long long)st.retransmits,
+             (unsigned long long)st.acks_received, (unsigned long long)st.acks_sent,
+             (unsigned long long)st.recv_msgs, (unsigned long long)st.recv_dup,
+             (unsigned long long)st.recv_early, (unsigned long long)st.recv_dropped,
+             (unsigned long long)st.recv_invalid, st.unacked_msgs, st.unacked_bytes,
+             st.buffered_msgs, (long long)st.next_seq, (long long)st.expected_seq, st.rto_ms,
+             (int)st.paused);
+        int64_t to = ssm_chan_next_timeout(s->chan, session_now_ms());
+        LOGI("next timeout %lld ms, want_write %d", (long long)to,
+             (int)ssm_chan_want_write(s->chan, session_now_ms()));
+    }
     if (fail) {
         char msg[300];
         snprintf(msg, sizeof msg, "Cannot perform start session: %s\n", fail);
