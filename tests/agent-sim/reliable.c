@@ -9,6 +9,8 @@
 
 #include "sim.h"
 
+static void drain(sim_session *s);
+
 static struct sim_out_entry *out_at(sim_session *s, size_t i)
 {
     return &s->out[(s->out_head + i) % SIM_OUT_WINDOW];
@@ -208,6 +210,7 @@ void sim_rel_on_ack(sim_session *s, const uint8_t *payload, size_t n)
         if (s->beh->on_writable)
             s->beh->on_writable(s, s->beh_state);
     }
+    drain(s); /* input held while not ready may fit now */
 }
 
 static int is_handshake_type(uint32_t t)
@@ -253,9 +256,32 @@ static void drain(sim_session *s)
             return;
         if (!process(s, b->ptype, b->buf, b->len))
             return; /* retried from the tick */
+        if (b->need_ack) {
+            ssm_msg m;
+            memset(&m, 0, sizeof m);
+            snprintf(m.type, sizeof m.type, "%s", SSM_MT_INPUT);
+            memcpy(m.id, b->id, sizeof m.id);
+            m.seq = b->seq;
+            send_ack(s, &m, "ready_again");
+        }
         b->used = 0;
+        b->need_ack = 0;
         s->expected++;
     }
+}
+
+static void store(sim_session *s, const ssm_msg *m, int need_ack)
+{
+    struct sim_in_entry *b = &s->in[m->seq % SIM_IN_WINDOW];
+    if (b->used && b->seq == m->seq)
+        return;
+    b->used = 1;
+    b->need_ack = need_ack;
+    memcpy(b->id, m->id, sizeof b->id);
+    b->seq = m->seq;
+    b->ptype = m->payload_type;
+    b->len = m->payload_len;
+    memcpy(b->buf, m->payload, m->payload_len);
 }
 
 void sim_rel_on_input(sim_session *s, const ssm_msg *m)
@@ -269,7 +295,17 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
         return;
     }
     if (m->seq == s->expected) {
+        struct sim_in_entry *held = &s->in[m->seq % SIM_IN_WINDOW];
+        if (held->used && held->seq == m->seq && held->need_ack) {
+            /* A retransmission of input we hold while not ready. */
+            sim_record(s, "not_ready", seq_fields(m->seq));
+            return;
+        }
         if (!process(s, m->payload_type, m->payload, m->payload_len)) {
+            /* Not ready: no ack (the client retransmits), but keep it so the
+             * tick can deliver it as soon as the behaviour is ready. */
+            if (m->payload_len <= SIM_FRAME_MAX)
+                store(s, m, 1);
             sim_record(s, "not_ready", seq_fields(m->seq));
             return;
         }
@@ -284,14 +320,7 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
             sim_record(s, "in_buffer_full", seq_fields(m->seq));
             return;
         }
-        struct sim_in_entry *b = &s->in[m->seq % SIM_IN_WINDOW];
-        if (!b->used) {
-            b->used = 1;
-            b->seq = m->seq;
-            b->ptype = m->payload_type;
-            b->len = m->payload_len;
-            memcpy(b->buf, m->payload, m->payload_len);
-        }
+        store(s, m, 0);
         send_ack(s, m, "buffered");
     } else {
         send_ack(s, m, "duplicate");

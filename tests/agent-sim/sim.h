@@ -69,6 +69,8 @@ struct sim_out_entry {
 
 struct sim_in_entry {
     int used;
+    int need_ack; /* held while not ready: ack once processed */
+    uint8_t id[16];
     int64_t seq;
     uint32_t ptype;
     size_t len;
