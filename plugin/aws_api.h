@@ -54,7 +54,7 @@ typedef struct aws_api_error {
  * header as the URL's authority exactly as written (host, or host:port when
  * the URL has a port): give lws that same string as the Host. */
 typedef struct aws_ws_auth {
-    char authorization[512]; /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
+    char authorization[1024]; /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
     char amz_date[17];       /* X-Amz-Date: YYYYMMDDTHHMMSSZ */
     char *security_token;    /* X-Amz-Security-Token, or NULL; owned by this struct */
 } aws_ws_auth;
@@ -70,6 +70,8 @@ typedef void (*aws_ws_auth_cb)(void *user, const aws_ws_auth *auth);
 int aws_ws_prepare(aws_ctx *ctx, const char *stream_url, aws_ws_auth_cb cb, void *user);
 /* True when the URL carries X-Amz-* presign query keys (exact match). */
 bool aws_url_is_presigned(const char *url);
+/* Why the last credential resolution failed (for logs), or NULL. */
+const char *aws_ctx_credentials_error(const aws_ctx *ctx);
 /* Forget cached credentials (e.g. before a resume: PROTOCOL-NEWEST §3.3). */
 void aws_creds_invalidate(aws_ctx *ctx);
 

@@ -212,12 +212,6 @@ int aws_creds_from_env(aws_credentials *out)
                                "environment");
 }
 
-/* Defined in aws_creds_env.c / aws_creds_remote.c. */
-int aws_creds_env_web_identity_plan(const aws_creds_opts *o, aws_creds_plan *plan);
-int aws_creds_container_plan(aws_creds_plan *plan);
-int aws_creds_imds_plan(aws_creds_plan *plan);
-int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t now,
-                         aws_credentials *out, char *err, size_t errcap);
 
 static const char *default_profile(void)
 {

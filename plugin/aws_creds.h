@@ -88,6 +88,16 @@ int aws_creds_from_env(aws_credentials *out);
 int aws_creds_profile_plan(const char *profile, const aws_creds_opts *o, time_t now,
                            aws_creds_plan *plan, int depth);
 
+/* Plans for the env web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN),
+ * container (AWS_CONTAINER_CREDENTIALS_*) and IMDS providers; 0 when the
+ * provider applies. */
+int aws_creds_env_web_identity_plan(const aws_creds_opts *o, aws_creds_plan *plan);
+int aws_creds_container_plan(aws_creds_plan *plan);
+int aws_creds_imds_plan(aws_creds_plan *plan);
+/* `aws configure export-credentials --profile P --format process`. */
+int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t now,
+                         aws_credentials *out, char *err, size_t errcap);
+
 /* credential_process: runs cmd with /bin/sh -c, stdout capped at 64 KiB,
  * killed after timeout_s. Returns 0 with out set, -1 with err set. */
 int aws_creds_process_run(const char *cmd, unsigned timeout_s, time_t now,

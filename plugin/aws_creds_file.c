@@ -13,9 +13,6 @@
 #define MAX_ROLE_CHAIN 5
 #define MAX_TOKEN_FILE (64u * 1024u)
 
-int aws_creds_container_plan(aws_creds_plan *plan);
-int aws_creds_imds_plan(aws_creds_plan *plan);
-
 static char *home_path(const char *env, const char *rel)
 {
     const char *e = getenv(env);

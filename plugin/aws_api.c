@@ -1,0 +1,825 @@
+/* aws_ctx: credential cache and asynchronous resolution, upgrade signing, and
+ * the three JSON-1.1 calls, all on the session's lws loop via aws_http.
+ *
+ * Every operation (aws_op) is listed in its ctx so aws_ctx_free() can cancel
+ * it. Operations continue from their own zero-delay timer, never from inside
+ * another operation's callback, so a user callback may free the ctx. */
+#include "aws_api.h"
+#include "aws_creds.h"
+#include "aws_http.h"
+#include "aws_sigv4.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define STS_TIMEOUT_MS 10000u
+#define IMDS_TIMEOUT_MS 1000u
+#define API_TIMEOUT_MS 15000u
+
+enum op_kind { OP_WS, OP_RESUME, OP_TERMINATE, OP_KMS };
+
+typedef struct aws_op {
+    aws_ctx *ctx;
+    struct aws_op *prev, *next;
+    enum op_kind kind;
+    lws_sorted_usec_list_t sul;
+    bool waiting_creds, cred_tried;
+    char *url;                     /* OP_WS */
+    char *target, *endpoint, *body; /* API calls */
+    const char *service;
+    aws_http_req *req;
+    void *user;
+    union {
+        aws_ws_auth_cb ws;
+        aws_resume_cb resume;
+        aws_terminate_cb terminate;
+        aws_kms_cb kms;
+    } cb;
+} aws_op;
+
+/* One step of credential resolution (a plan node being fetched). */
+typedef struct cjob {
+    aws_ctx *ctx;
+    struct cjob *parent;
+    aws_creds_plan *plan;
+    aws_credentials source; /* ASSUME_ROLE: the source's result */
+    int stage;              /* IMDS: 0 token, 1 role name, 2 credentials */
+    char *imds_token, *imds_role;
+    aws_http_req *req;
+    struct cjob *child;
+} cjob;
+
+struct aws_ctx {
+    struct lws_context *lws;
+    aws_http *http;
+    char *region, *profile, *ssm_endpoint;
+    bool skip_ws_signing;
+    aws_credentials cache;
+    aws_creds_plan plan; /* the resolution in progress */
+    cjob *root;          /* non-NULL while resolving */
+    char cred_error[256];
+    aws_op *ops;
+};
+
+static void op_continue(lws_sorted_usec_list_t *sul);
+static void resolution_done(aws_ctx *ctx, const aws_credentials *c, const char *err);
+
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+aws_ctx *aws_ctx_new(struct lws_context *lws, const aws_ctx_config *cfg)
+{
+    aws_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->lws = lws;
+    c->http = aws_http_new(lws, NULL);
+    c->region = strdup(cfg && cfg->region ? cfg->region : "");
+    c->profile = dup_or_null(cfg ? cfg->profile : NULL);
+    c->ssm_endpoint = dup_or_null(cfg ? cfg->ssm_endpoint : NULL);
+    const char *skip = getenv("SSM_PLUGIN_SKIP_CLIENT_CONFIGURE");
+    c->skip_ws_signing = skip && !strcmp(skip, "true"); /* exact match */
+    if (!c->http || !c->region) {
+        aws_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void cjob_free(cjob *j)
+{
+    if (!j)
+        return;
+    cjob_free(j->child);
+    aws_http_cancel(j->req);
+    aws_credentials_clear(&j->source);
+    if (j->imds_token) {
+        OPENSSL_cleanse(j->imds_token, strlen(j->imds_token));
+        free(j->imds_token);
+    }
+    free(j->imds_role);
+    free(j);
+}
+
+static void op_unlink(aws_op *op)
+{
+    aws_ctx *c = op->ctx;
+    if (op->prev)
+        op->prev->next = op->next;
+    else if (c->ops == op)
+        c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+}
+
+static void op_free(aws_op *op)
+{
+    lws_sul_cancel(&op->sul);
+    aws_http_cancel(op->req);
+    free(op->url);
+    free(op->target);
+    free(op->endpoint);
+    free(op->body);
+    free(op);
+}
+
+void aws_ctx_free(aws_ctx *c)
+{
+    if (!c)
+        return;
+    while (c->ops) {
+        aws_op *op = c->ops;
+        op_unlink(op);
+        op_free(op);
+    }
+    cjob_free(c->root);
+    aws_creds_plan_free(&c->plan);
+    aws_credentials_clear(&c->cache);
+    aws_http_free(c->http);
+    free(c->region);
+    free(c->profile);
+    free(c->ssm_endpoint);
+    free(c);
+}
+
+void aws_creds_invalidate(aws_ctx *c)
+{
+    if (c && !c->root)
+        aws_credentials_clear(&c->cache);
+}
+
+void aws_ws_auth_clear(aws_ws_auth *a)
+{
+    if (!a)
+        return;
+    if (a->security_token) {
+        OPENSSL_cleanse(a->security_token, strlen(a->security_token));
+        free(a->security_token);
+    }
+    OPENSSL_cleanse(a, sizeof *a);
+}
+
+bool aws_url_is_presigned(const char *url)
+{
+    static const char *keys[] = {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
+                                 "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature",
+                                 "X-Amz-Security-Token"};
+    const char *q = url ? strchr(url, '?') : NULL;
+    if (!q)
+        return false;
+    q++;
+    while (*q && *q != '#') {
+        size_t n = strcspn(q, "=&#");
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (strlen(keys[i]) == n && !strncmp(q, keys[i], n))
+                return true;
+        q += strcspn(q, "&#");
+        if (*q == '&')
+            q++;
+    }
+    return false;
+}
+
+/* ---------------- credential resolution ---------------- */
+
+static void cjob_run(cjob *j);
+static void cjob_done(cjob *j, const aws_credentials *c, const char *err);
+
+static cjob *cjob_new(aws_ctx *ctx, cjob *parent, aws_creds_plan *plan)
+{
+    cjob *j = calloc(1, sizeof *j);
+    if (j) {
+        j->ctx = ctx;
+        j->parent = parent;
+        j->plan = plan;
+    }
+    return j;
+}
+
+static void sts_response(void *user, const aws_http_response *r)
+{
+    cjob *j = user;
+    j->req = NULL;
+    aws_credentials c = {0};
+    char err[200] = "";
+    if (r->error)
+        snprintf(err, sizeof err, "STS: %s", r->error);
+    else if (aws_sts_parse_response(r->body, r->body_len, &c, err, sizeof err) == 0)
+        c.source = j->plan->step == AWS_STEP_WEB_IDENTITY ? "sts-web-identity" : "sts-assume-role";
+    cjob_done(j, c.access_key_id ? &c : NULL, err);
+    aws_credentials_clear(&c);
+}
+
+static void sts_call(cjob *j, const aws_credentials *signer)
+{
+    aws_creds_plan *p = j->plan;
+    bool web = p->step == AWS_STEP_WEB_IDENTITY;
+    char *endpoint = aws_endpoint_for("STS", "sts", p->region ? p->region : j->ctx->region);
+    char *body = web ? aws_sts_web_identity_body(p) : aws_sts_assume_role_body(p);
+    aws_url u;
+    if (!endpoint || !body || aws_url_parse(endpoint, &u) != 0) {
+        free(endpoint);
+        free(body);
+        cjob_done(j, NULL, "STS: bad endpoint or request");
+        return;
+    }
+    const char *ctype = "application/x-www-form-urlencoded; charset=utf-8";
+    char *headers = NULL;
+    aws_sigv4_output so;
+    bool ok = true;
+    if (!web) { /* AssumeRole is signed with the source credentials */
+        aws_sigv4_header h[] = {{"Content-Type", ctype}};
+        aws_sigv4_input in = {
+            .method = "POST", .host = u.authority, .path = u.path, .query = u.query,
+            .headers = h, .n_headers = 1, .body = body, .body_len = strlen(body),
+            .region = p->region ? p->region : j->ctx->region, .service = "sts",
+            .access_key_id = signer->access_key_id, .secret_access_key = signer->secret_access_key,
+            .session_token = signer->session_token, .now = time(NULL),
+        };
+        ok = aws_sigv4_sign(&in, &so, NULL, 0, NULL, 0) == 0;
+    }
+    size_t hl = 512 + (signer && signer->session_token ? strlen(signer->session_token) : 0);
+    headers = ok ? malloc(hl) : NULL;
+    if (headers) {
+        int n = snprintf(headers, hl, "Content-Type: %s\r\n", ctype);
+        if (!web)
+            n += snprintf(headers + n, hl - (size_t)n, "Authorization: %s\r\nX-Amz-Date: %s\r\n",
+                          so.authorization, so.amz_date);
+        if (!web && signer->session_token)
+            snprintf(headers + n, hl - (size_t)n, "X-Amz-Security-Token: %s\r\n",
+                     signer->session_token);
+    }
+    aws_http_request rq = {.method = "POST", .url = endpoint, .headers = headers, .body = body,
+                           .body_len = body ? strlen(body) : 0, .timeout_ms = STS_TIMEOUT_MS};
+    j->req = headers ? aws_http_send(j->ctx->http, &rq, sts_response, j) : NULL;
+    if (headers) {
+        OPENSSL_cleanse(headers, strlen(headers));
+        free(headers);
+    }
+    OPENSSL_cleanse(body, strlen(body));
+    free(body);
+    free(endpoint);
+    aws_url_free(&u);
+    if (!j->req)
+        cjob_done(j, NULL, "STS: request failed to start");
+}
+
+static void source_done(cjob *child, const aws_credentials *c, const char *err)
+{
+    cjob *j = child->parent;
+    j->child = NULL;
+    if (!c) {
+        char e[256];
+        snprintf(e, sizeof e, "%s", err ? err : "source credentials unavailable");
+        cjob_free(child);
+        cjob_done(j, NULL, e);
+        return;
+    }
+    aws_credentials_copy(&j->source, c);
+    cjob_free(child);
+    sts_call(j, &j->source);
+}
+
+static void simple_json_response(void *user, const aws_http_response *r)
+{
+    cjob *j = user;
+    j->req = NULL;
+    aws_credentials c = {0};
+    char err[200] = "";
+    const char *what = j->plan->step == AWS_STEP_SSO ? "SSO" : "container credentials";
+    if (r->error)
+        snprintf(err, sizeof err, "%s: %s", what, r->error);
+    else if (j->plan->step == AWS_STEP_SSO)
+        aws_sso_parse_role_credentials(r->body, r->body_len, &c, err, sizeof err);
+    else if (r->status != 200)
+        snprintf(err, sizeof err, "%s: HTTP %d", what, r->status);
+    else
+        aws_creds_parse_container_json(r->body, r->body_len, "ecs", &c, err, sizeof err);
+    cjob_done(j, c.access_key_id ? &c : NULL, err);
+    aws_credentials_clear(&c);
+}
+
+static void imds_step(cjob *j);
+
+static void imds_response(void *user, const aws_http_response *r)
+{
+    cjob *j = user;
+    j->req = NULL;
+    if (r->error || r->status != 200) {
+        char err[200];
+        if (j->stage == 0 && !r->error && r->status != 403) {
+            j->stage = 1; /* no token service: IMDSv1 */
+            imds_step(j);
+            return;
+        }
+        snprintf(err, sizeof err, "IMDS: %s", r->error ? r->error : "HTTP error");
+        if (!r->error)
+            snprintf(err, sizeof err, "IMDS: HTTP %d", r->status);
+        cjob_done(j, NULL, err);
+        return;
+    }
+    if (j->stage == 0) {
+        j->imds_token = strndup(r->body, r->body_len);
+    } else if (j->stage == 1) {
+        size_t n = strcspn(r->body, "\r\n");
+        j->imds_role = n ? strndup(r->body, n) : NULL;
+        if (!j->imds_role) {
+            cjob_done(j, NULL, "IMDS: no instance role");
+            return;
+        }
+    } else {
+        aws_credentials c = {0};
+        char err[200] = "";
+        aws_creds_parse_container_json(r->body, r->body_len, "imds", &c, err, sizeof err);
+        cjob_done(j, c.access_key_id ? &c : NULL, err);
+        aws_credentials_clear(&c);
+        return;
+    }
+    j->stage++;
+    imds_step(j);
+}
+
+static void imds_step(cjob *j)
+{
+    const char *base = j->plan->imds_endpoint;
+    char url[1024], headers[2048] = "";
+    aws_http_request rq = {.method = "GET", .url = url, .headers = headers,
+                           .timeout_ms = IMDS_TIMEOUT_MS, .max_response = 64 * 1024};
+    if (j->stage == 0) {
+        rq.method = "PUT";
+        snprintf(url, sizeof url, "%s/latest/api/token", base);
+        snprintf(headers, sizeof headers, "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n");
+    } else {
+        if (j->stage == 1)
+            snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
+        else
+            snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base,
+                     j->imds_role);
+        if (j->imds_token && strlen(j->imds_token) < 1024)
+            snprintf(headers, sizeof headers, "X-aws-ec2-metadata-token: %s\r\n", j->imds_token);
+    }
+    j->req = aws_http_send(j->ctx->http, &rq, imds_response, j);
+    OPENSSL_cleanse(headers, sizeof headers);
+    if (!j->req)
+        cjob_done(j, NULL, "IMDS: request failed to start");
+}
+
+static void cjob_run(cjob *j)
+{
+    aws_creds_plan *p = j->plan;
+    switch (p->step) {
+    case AWS_STEP_READY:
+        cjob_done(j, &p->creds, NULL);
+        return;
+    case AWS_STEP_ASSUME_ROLE:
+        j->child = cjob_new(j->ctx, j, p->source);
+        if (!j->child) {
+            cjob_done(j, NULL, "out of memory");
+            return;
+        }
+        cjob_run(j->child);
+        return;
+    case AWS_STEP_WEB_IDENTITY:
+        sts_call(j, NULL);
+        return;
+    case AWS_STEP_SSO: {
+        char *base = aws_endpoint_for("SSO", "portal.sso", p->region);
+        char url[1024], headers[8192];
+        snprintf(url, sizeof url, "%s/federation/credentials?account_id=%s&role_name=%s",
+                 base ? base : "", p->sso_account_id, p->sso_role_name);
+        snprintf(headers, sizeof headers, "x-amz-sso_bearer_token: %s\r\n", p->sso_access_token);
+        aws_http_request rq = {.method = "GET", .url = url, .headers = headers,
+                               .timeout_ms = STS_TIMEOUT_MS};
+        j->req = base ? aws_http_send(j->ctx->http, &rq, simple_json_response, j) : NULL;
+        OPENSSL_cleanse(headers, sizeof headers);
+        free(base);
+        if (!j->req)
+            cjob_done(j, NULL, "SSO: request failed to start");
+        return;
+    }
+    case AWS_STEP_ECS: {
+        char headers[8192] = "";
+        if (p->authorization)
+            snprintf(headers, sizeof headers, "Authorization: %s\r\n", p->authorization);
+        aws_http_request rq = {.method = "GET", .url = p->url, .headers = headers,
+                               .timeout_ms = 5000, .max_response = 64 * 1024};
+        j->req = aws_http_send(j->ctx->http, &rq, simple_json_response, j);
+        OPENSSL_cleanse(headers, sizeof headers);
+        if (!j->req)
+            cjob_done(j, NULL, "container credentials: bad URL");
+        return;
+    }
+    case AWS_STEP_IMDS:
+        imds_step(j);
+        return;
+    default:
+        cjob_done(j, NULL, p->error[0] ? p->error : "no credentials");
+    }
+}
+
+static void cjob_done(cjob *j, const aws_credentials *c, const char *err)
+{
+    if (j->parent) {
+        source_done(j, c, err);
+        return;
+    }
+    aws_ctx *ctx = j->ctx;
+    /* IMDS was a guess (nothing else configured): try the CLI before giving up. */
+    aws_credentials cli = {0};
+    if (!c && j->plan->step == AWS_STEP_IMDS) {
+        const char *prof = getenv("AWS_PROFILE");
+        aws_creds_opts o = {.region = ctx->region};
+        char e[128];
+        if (aws_creds_cli_export(prof && *prof ? prof : "default", &o, time(NULL), &cli, e,
+                                 sizeof e) == 0)
+            c = &cli;
+    }
+    resolution_done(ctx, c, err);
+    aws_credentials_clear(&cli);
+}
+
+static void resolution_done(aws_ctx *ctx, const aws_credentials *c, const char *err)
+{
+    if (c)
+        aws_credentials_copy(&ctx->cache, c);
+    else
+        snprintf(ctx->cred_error, sizeof ctx->cred_error, "%s", err ? err : "no credentials");
+    cjob *root = ctx->root;
+    ctx->root = NULL;
+    /* Waiters continue from their own timers, after this stack unwinds. */
+    for (aws_op *op = ctx->ops; op; op = op->next)
+        if (op->waiting_creds) {
+            op->waiting_creds = false;
+            lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+        }
+    /* root may be the job whose callback we are in; its http req is done. */
+    root->req = NULL;
+    cjob_free(root);
+    aws_creds_plan_free(&ctx->plan);
+}
+
+/* Makes op wait for credentials; starts a resolution when none is running. */
+static void need_creds(aws_op *op)
+{
+    aws_ctx *ctx = op->ctx;
+    op->waiting_creds = true;
+    if (ctx->root)
+        return;
+    aws_creds_opts o = {.profile = ctx->profile, .region = ctx->region,
+                        .allow_cli_export = true, .allow_imds = true};
+    ctx->cred_error[0] = '\0';
+    aws_creds_plan_resolve(&o, time(NULL), &ctx->plan);
+    ctx->root = cjob_new(ctx, NULL, &ctx->plan);
+    if (!ctx->root) {
+        op->waiting_creds = false;
+        snprintf(ctx->cred_error, sizeof ctx->cred_error, "out of memory");
+        lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+        return;
+    }
+    cjob_run(ctx->root); /* may finish synchronously; waiters are deferred anyway */
+}
+
+/* ---------------- operations ---------------- */
+
+static aws_op *op_new(aws_ctx *ctx, enum op_kind kind, void *user)
+{
+    aws_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->ctx = ctx;
+    op->kind = kind;
+    op->user = user;
+    op->next = ctx->ops;
+    if (ctx->ops)
+        ctx->ops->prev = op;
+    ctx->ops = op;
+    return op;
+}
+
+static void fail_op(aws_op *op, int http_status, const char *type, const char *message)
+{
+    char text[512];
+    static const char *names[] = {"", "SSM: ResumeSession", "SSM: TerminateSession",
+                                  "KMS: GenerateDataKey"};
+    if (http_status)
+        snprintf(text, sizeof text, "operation error %s, https response error StatusCode: %d, %s: %s",
+                 names[op->kind], http_status, type, message);
+    else
+        snprintf(text, sizeof text, "operation error %s, %s: %s", names[op->kind], type, message);
+    aws_api_error e = {.status = -1, .http_status = http_status, .type = type,
+                       .message = message, .text = text};
+    op_unlink(op);
+    switch (op->kind) {
+    case OP_RESUME:
+        op->cb.resume(op->user, &e, NULL, NULL);
+        break;
+    case OP_TERMINATE:
+        op->cb.terminate(op->user, &e);
+        break;
+    case OP_KMS:
+        op->cb.kms(op->user, &e, NULL, 0, NULL);
+        break;
+    case OP_WS:
+        op->cb.ws(op->user, NULL);
+        break;
+    }
+    op->req = NULL;
+    op_free(op);
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+static void api_response(void *user, const aws_http_response *r)
+{
+    aws_op *op = user;
+    op->req = NULL;
+    if (r->error) {
+        fail_op(op, 0, strcmp(r->error, "timeout") ? "NetworkError" : "Timeout", r->error);
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+    if (r->status < 200 || r->status > 299) {
+        const char *type = jstr(j, "__type"), *msg = jstr(j, "message");
+        if (!msg)
+            msg = jstr(j, "Message");
+        if (type && strchr(type, '#'))
+            type = strchr(type, '#') + 1;
+        char t[128], m[256];
+        snprintf(t, sizeof t, "%s", type ? type : "HttpError");
+        snprintf(m, sizeof m, "%s", msg ? msg : "request failed");
+        cJSON_Delete(j);
+        fail_op(op, r->status, t, m);
+        return;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        fail_op(op, r->status, "BadResponse", "response is not a JSON object");
+        return;
+    }
+    aws_api_error ok = {.status = 0, .http_status = r->status, .type = "", .message = "", .text = ""};
+    op_unlink(op);
+    if (op->kind == OP_RESUME) {
+        op->cb.resume(op->user, &ok, jstr(j, "TokenValue"), jstr(j, "StreamUrl"));
+    } else if (op->kind == OP_TERMINATE) {
+        op->cb.terminate(op->user, &ok);
+    } else {
+        const char *pt = jstr(j, "Plaintext"), *blob = jstr(j, "CiphertextBlob");
+        uint8_t key[96];
+        int n = -1;
+        size_t ptl = pt ? strlen(pt) : 0;
+        if (pt && blob && ptl == 88) /* base64 of 64 bytes */
+            n = EVP_DecodeBlock(key, (const unsigned char *)pt, (int)ptl);
+        if (n == 66 && pt[ptl - 1] == '=' && pt[ptl - 2] == '=') { /* 64 + 2 pad bytes */
+            op->cb.kms(op->user, &ok, key, 64, blob);
+        } else {
+            aws_api_error e = {.status = -1, .http_status = r->status, .type = "BadResponse",
+                               .message = "Plaintext is not 64 bytes of base64",
+                               .text = "operation error KMS: GenerateDataKey, BadResponse: "
+                                       "Plaintext is not 64 bytes of base64"};
+            op->cb.kms(op->user, &e, NULL, 0, NULL);
+        }
+        OPENSSL_cleanse(key, sizeof key);
+        if (pt)
+            OPENSSL_cleanse((char *)pt, ptl);
+    }
+    cJSON_Delete(j);
+    op_free(op);
+}
+
+static void api_send(aws_op *op)
+{
+    aws_ctx *ctx = op->ctx;
+    const aws_credentials *c = &ctx->cache;
+    aws_url u;
+    if (aws_url_parse(op->endpoint, &u) != 0) {
+        fail_op(op, 0, "InvalidEndpoint", "cannot parse the endpoint URL");
+        return;
+    }
+    aws_sigv4_header h[] = {{"Content-Type", "application/x-amz-json-1.1"},
+                            {"X-Amz-Target", op->target}};
+    aws_sigv4_input in = {
+        .method = "POST", .host = u.authority, .path = u.path, .query = u.query,
+        .headers = h, .n_headers = 2, .body = op->body, .body_len = strlen(op->body),
+        .region = ctx->region, .service = op->service,
+        .access_key_id = c->access_key_id, .secret_access_key = c->secret_access_key,
+        .session_token = c->session_token, .now = time(NULL),
+    };
+    aws_sigv4_output so;
+    int rc = aws_sigv4_sign(&in, &so, NULL, 0, NULL, 0);
+    aws_url_free(&u);
+    if (rc != 0) {
+        fail_op(op, 0, "SigningError", "cannot sign the request");
+        return;
+    }
+    size_t hl = 1024 + strlen(op->target) + (c->session_token ? strlen(c->session_token) : 0);
+    char *headers = malloc(hl);
+    if (!headers) {
+        fail_op(op, 0, "OutOfMemory", "out of memory");
+        return;
+    }
+    int n = snprintf(headers, hl,
+                     "Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: %s\r\n"
+                     "X-Amz-Date: %s\r\nAuthorization: %s\r\n",
+                     op->target, so.amz_date, so.authorization);
+    if (c->session_token)
+        snprintf(headers + n, hl - (size_t)n, "X-Amz-Security-Token: %s\r\n", c->session_token);
+    aws_http_request rq = {.method = "POST", .url = op->endpoint, .headers = headers,
+                           .body = op->body, .body_len = strlen(op->body),
+                           .timeout_ms = API_TIMEOUT_MS, .max_response = 256 * 1024};
+    op->req = aws_http_send(ctx->http, &rq, api_response, op);
+    OPENSSL_cleanse(headers, strlen(headers));
+    free(headers);
+    if (!op->req)
+        fail_op(op, 0, "InvalidEndpoint", "cannot start the request");
+}
+
+static void ws_sign(aws_op *op)
+{
+    aws_ctx *ctx = op->ctx;
+    const aws_credentials *c = &ctx->cache;
+    aws_sigv4_output so;
+    aws_ws_auth auth;
+    memset(&auth, 0, sizeof auth);
+    bool ok = aws_sigv4_sign_get_url(op->url, ctx->region, "ssmmessages", c->access_key_id,
+                                     c->secret_access_key, c->session_token, time(NULL), &so) == 0;
+    if (ok) {
+        memcpy(auth.authorization, so.authorization, sizeof auth.authorization);
+        memcpy(auth.amz_date, so.amz_date, sizeof auth.amz_date);
+        auth.security_token = c->session_token ? strdup(c->session_token) : NULL;
+        ok = !c->session_token || auth.security_token;
+    }
+    op_unlink(op);
+    op->cb.ws(op->user, ok ? &auth : NULL);
+    aws_ws_auth_clear(&auth);
+    op_free(op);
+}
+
+/* Runs when an op is started or its credentials arrived. */
+static void op_continue(lws_sorted_usec_list_t *sul)
+{
+    aws_op *op = lws_container_of(sul, aws_op, sul);
+    aws_ctx *ctx = op->ctx;
+    if (op->kind == OP_WS && !op->url) { /* presigned or skipped: unsigned */
+        op_unlink(op);
+        op->cb.ws(op->user, NULL);
+        op_free(op);
+        return;
+    }
+    time_t now = time(NULL);
+    bool have = ctx->cache.access_key_id &&
+                (ctx->cache.expiration == 0 || ctx->cache.expiration > now);
+    /* Before a resolution: refresh early. After one: take what it gave. */
+    if (!(op->cred_tried ? have : aws_credentials_usable(&ctx->cache, now))) {
+        if (!op->cred_tried) {
+            op->cred_tried = true;
+            need_creds(op);
+            return;
+        }
+        if (op->kind == OP_WS) {
+            op_unlink(op);
+            op->cb.ws(op->user, NULL); /* best effort: the upgrade goes unsigned */
+            op_free(op);
+        } else {
+            fail_op(op, 0, "CredentialsError", ctx->cred_error[0] ? ctx->cred_error : "no credentials");
+        }
+        return;
+    }
+    if (op->kind == OP_WS)
+        ws_sign(op);
+    else
+        api_send(op);
+}
+
+const char *aws_ctx_credentials_error(const aws_ctx *ctx)
+{
+    return ctx && ctx->cred_error[0] ? ctx->cred_error : NULL;
+}
+
+int aws_ws_prepare(aws_ctx *ctx, const char *stream_url, aws_ws_auth_cb cb, void *user)
+{
+    if (!ctx || !stream_url || !cb)
+        return -1;
+    aws_op *op = op_new(ctx, OP_WS, user);
+    if (!op)
+        return -1;
+    op->cb.ws = cb;
+    if (!ctx->skip_ws_signing && !aws_url_is_presigned(stream_url)) {
+        op->url = strdup(stream_url);
+        if (!op->url) {
+            op_unlink(op);
+            op_free(op);
+            return -1;
+        }
+    }
+    lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+    return 0;
+}
+
+static aws_op *api_op(aws_ctx *ctx, enum op_kind kind, void *user, const char *service,
+                      const char *target, char *endpoint, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    aws_op *op = endpoint && text ? op_new(ctx, kind, user) : NULL;
+    if (!op) {
+        free(endpoint);
+        free(text);
+        return NULL;
+    }
+    op->service = service;
+    op->target = strdup(target);
+    op->endpoint = endpoint;
+    op->body = text;
+    if (!op->target) {
+        op_unlink(op);
+        op_free(op);
+        return NULL;
+    }
+    lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+    return op;
+}
+
+static char *ssm_endpoint(aws_ctx *ctx)
+{
+    /* argv[6] applies to SSM only (PROTOCOL-NEWEST §1.6). */
+    if (ctx->ssm_endpoint)
+        return strdup(ctx->ssm_endpoint);
+    return aws_endpoint_for("SSM", "ssm", ctx->region);
+}
+
+static cJSON *session_body(const char *sid)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (b && !cJSON_AddStringToObject(b, "SessionId", sid)) {
+        cJSON_Delete(b);
+        return NULL;
+    }
+    return b;
+}
+
+int aws_resume_session(aws_ctx *ctx, const char *session_id, aws_resume_cb cb, void *user)
+{
+    if (!ctx || !session_id || !cb)
+        return -1;
+    aws_op *op = api_op(ctx, OP_RESUME, user, "ssm", "AmazonSSM.ResumeSession",
+                        ssm_endpoint(ctx), session_body(session_id));
+    if (!op)
+        return -1;
+    op->cb.resume = cb;
+    return 0;
+}
+
+int aws_terminate_session(aws_ctx *ctx, const char *session_id, aws_terminate_cb cb, void *user)
+{
+    if (!ctx || !session_id || !cb)
+        return -1;
+    aws_op *op = api_op(ctx, OP_TERMINATE, user, "ssm", "AmazonSSM.TerminateSession",
+                        ssm_endpoint(ctx), session_body(session_id));
+    if (!op)
+        return -1;
+    op->cb.terminate = cb;
+    return 0;
+}
+
+int aws_kms_generate_data_key(aws_ctx *ctx, const char *key_id, const char *session_id,
+                              const char *target_id, const char *challenge, aws_kms_cb cb,
+                              void *user)
+{
+    if (!ctx || !key_id || !session_id || !target_id || !cb)
+        return -1;
+    cJSON *b = cJSON_CreateObject(), *ec = cJSON_CreateObject();
+    bool ok = b && ec && cJSON_AddStringToObject(ec, "aws:ssm:SessionId", session_id) &&
+              cJSON_AddStringToObject(ec, "aws:ssm:TargetId", target_id) &&
+              (!challenge || !*challenge ||
+               cJSON_AddStringToObject(ec, "aws:ssm:RandomChallenge", challenge));
+    if (ok) {
+        cJSON_AddItemToObject(b, "EncryptionContext", ec);
+        ec = NULL;
+        ok = cJSON_AddStringToObject(b, "KeyId", key_id) &&
+             cJSON_AddNumberToObject(b, "NumberOfBytes", 64);
+    }
+    cJSON_Delete(ec);
+    if (!ok) {
+        cJSON_Delete(b);
+        return -1;
+    }
+    /* KMS never uses argv[6]: default resolution (+ AWS_ENDPOINT_URL_KMS for tests). */
+    aws_op *op = api_op(ctx, OP_KMS, user, "kms", "TrentService.GenerateDataKey",
+                        aws_endpoint_for("KMS", "kms", ctx->region), b);
+    if (!op)
+        return -1;
+    op->cb.kms = cb;
+    return 0;
+}

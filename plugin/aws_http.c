@@ -1,0 +1,457 @@
+/* Asynchronous HTTP/1.1 requests on the shared lws loop. Each request is
+ * started from a zero-delay timer (so callbacks never run inside
+ * aws_http_send), has its own deadline timer, and is detached from its wsi
+ * (opaque pointer cleared) as soon as it finishes, so a finished or
+ * cancelled request is never touched by later lws callbacks. */
+#include "aws_http.h"
+#include "aws_sigv4.h" /* aws_url_parse */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+
+struct aws_http {
+    struct lws_context *ctx;
+    struct lws_vhost *direct, *proxied;
+    char *no_proxy;
+    aws_http_req *reqs; /* in flight, doubly linked */
+};
+
+struct aws_http_req {
+    aws_http *h;
+    aws_http_req *prev, *next;
+    struct lws *wsi;
+    lws_sorted_usec_list_t sul_start, sul_timeout;
+    aws_http_cb cb;
+    void *user;
+    char method[8];
+    aws_url url;
+    char *path_query;
+    char *headers;
+    uint8_t *body; /* LWS_PRE headroom in front */
+    size_t body_len, body_sent;
+    char *resp;
+    size_t resp_len, resp_cap, max_resp;
+    unsigned timeout_ms;
+    int status;
+    bool in_connect, finished; /* finished inside connect: on_start frees */
+};
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len);
+
+static const struct lws_protocols protocols[] = {
+    {"aws-http", http_cb, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+void aws_http_config_from_env(aws_http_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *v = getenv("AWS_CA_BUNDLE");
+    cfg->ca_file = v && *v ? v : NULL;
+    v = getenv("HTTPS_PROXY");
+    if (!v || !*v)
+        v = getenv("https_proxy");
+    cfg->proxy = v && *v ? v : NULL;
+    v = getenv("NO_PROXY");
+    if (!v || !*v)
+        v = getenv("no_proxy");
+    cfg->no_proxy = v && *v ? v : NULL;
+}
+
+bool aws_http_no_proxy(const char *host, int port, const char *no_proxy)
+{
+    if (!strcasecmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1"))
+        return true;
+    if (!no_proxy)
+        return false;
+    size_t hl = strlen(host);
+    const char *p = no_proxy;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (!n)
+            break;
+        char ent[256];
+        if (n < sizeof ent) {
+            memcpy(ent, p, n);
+            ent[n] = '\0';
+            int eport = 0;
+            char *colon = strrchr(ent, ':');
+            if (colon && !strchr(ent, ']') && colon == strchr(ent, ':')) {
+                eport = atoi(colon + 1);
+                *colon = '\0';
+            }
+            const char *e = ent[0] == '*' && ent[1] == '.' ? ent + 1 : ent;
+            size_t el = strlen(e);
+            bool hit = !strcmp(e, "*");
+            if (!hit && el && (!eport || eport == port)) {
+                const char *bare = *e == '.' ? e + 1 : e;
+                size_t bl = strlen(bare);
+                hit = !strcasecmp(host, bare) ||
+                      (hl > bl && !strcasecmp(host + hl - bl, bare) && host[hl - bl - 1] == '.');
+            }
+            if (hit)
+                return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+static struct lws_vhost *make_vhost(struct lws_context *ctx, const char *name, const char *ca,
+                                    const char *proxy)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.vhost_name = name;
+    info.client_ssl_ca_filepath = ca;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    char proxybuf[512];
+    if (proxy) {
+        if (!strncasecmp(proxy, "http://", 7))
+            proxy += 7;
+        snprintf(proxybuf, sizeof proxybuf, "%s", proxy);
+        size_t l = strlen(proxybuf);
+        while (l && proxybuf[l - 1] == '/')
+            proxybuf[--l] = '\0';
+        info.http_proxy_address = proxybuf;
+    }
+    /* lws picks up $http_proxy for any vhost without one: hide it from the
+     * direct vhost (NO_PROXY destinations, plain IMDS/ECS endpoints). */
+    char *saved = NULL;
+    const char *env = getenv("http_proxy");
+    if (!proxy && env) {
+        saved = strdup(env);
+        unsetenv("http_proxy");
+    }
+    struct lws_vhost *vh = lws_create_vhost(ctx, &info);
+    if (saved) {
+        setenv("http_proxy", saved, 1);
+        free(saved);
+    }
+    return vh;
+}
+
+aws_http *aws_http_new(struct lws_context *ctx, const aws_http_config *cfg)
+{
+    aws_http_config env;
+    if (!cfg) {
+        aws_http_config_from_env(&env);
+        cfg = &env;
+    }
+    aws_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->ctx = ctx;
+    h->direct = make_vhost(ctx, "aws-http", cfg->ca_file, NULL);
+    if (cfg->proxy)
+        h->proxied = make_vhost(ctx, "aws-http-proxy", cfg->ca_file, cfg->proxy);
+    h->no_proxy = cfg->no_proxy ? strdup(cfg->no_proxy) : NULL;
+    if (!h->direct || (cfg->proxy && !h->proxied)) {
+        free(h->no_proxy);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void req_free(aws_http_req *r)
+{
+    aws_url_free(&r->url);
+    free(r->path_query);
+    if (r->headers) { /* may carry Authorization / tokens */
+        OPENSSL_cleanse(r->headers, strlen(r->headers));
+        free(r->headers);
+    }
+    if (r->body) {
+        OPENSSL_cleanse(r->body, LWS_PRE + r->body_len);
+        free(r->body);
+    }
+    if (r->resp) {
+        OPENSSL_cleanse(r->resp, r->resp_cap);
+        free(r->resp);
+    }
+    free(r);
+}
+
+/* Unlinks r from h, its timers and its wsi; the wsi is killed asynchronously. */
+static void req_detach(aws_http_req *r)
+{
+    lws_sul_cancel(&r->sul_start);
+    lws_sul_cancel(&r->sul_timeout);
+    if (r->wsi) {
+        lws_set_opaque_user_data(r->wsi, NULL);
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        r->wsi = NULL;
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (r->h->reqs == r)
+        r->h->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void req_finish(aws_http_req *r, const char *error)
+{
+    req_detach(r);
+    aws_http_response resp = {
+        .status = r->status,
+        .body = r->resp ? r->resp : "",
+        .body_len = r->resp_len,
+        .error = error,
+    };
+    r->finished = true;
+    r->cb(r->user, &resp);
+    if (!r->in_connect)
+        req_free(r);
+}
+
+void aws_http_cancel(aws_http_req *r)
+{
+    if (!r)
+        return;
+    req_detach(r);
+    req_free(r);
+}
+
+void aws_http_free(aws_http *h)
+{
+    if (!h)
+        return;
+    while (h->reqs)
+        aws_http_cancel(h->reqs);
+    /* The vhosts stay until the context goes: freeing them here could pull
+     * them from under an lws callback that is running right now. */
+    free(h->no_proxy);
+    free(h);
+}
+
+static void on_timeout(lws_sorted_usec_list_t *sul)
+{
+    aws_http_req *r = lws_container_of(sul, aws_http_req, sul_timeout);
+    req_finish(r, "timeout");
+}
+
+static void on_start(lws_sorted_usec_list_t *sul)
+{
+    aws_http_req *r = lws_container_of(sul, aws_http_req, sul_start);
+    aws_http *h = r->h;
+    bool use_proxy = h->proxied && !aws_http_no_proxy(r->url.host, r->url.port, h->no_proxy);
+    struct lws_client_connect_info i;
+    memset(&i, 0, sizeof i);
+    i.context = h->ctx;
+    i.vhost = use_proxy ? h->proxied : h->direct;
+    i.address = r->url.host;
+    i.port = r->url.port;
+    i.path = r->path_query;
+    i.host = r->url.authority;
+    i.origin = r->url.authority;
+    i.method = r->method;
+    i.protocol = protocols[0].name;
+    i.local_protocol_name = protocols[0].name;
+    i.alpn = "http/1.1";
+    i.ssl_connection = (r->url.tls ? LCCSCF_USE_SSL : 0) | LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
+    i.opaque_user_data = r;
+    i.pwsi = &r->wsi;
+    lws_sul_schedule(h->ctx, 0, &r->sul_timeout, on_timeout,
+                     (lws_usec_t)r->timeout_ms * LWS_US_PER_MS);
+    r->in_connect = true;
+    struct lws *w = lws_client_connect_via_info(&i);
+    r->in_connect = false;
+    if (r->finished) /* CLIENT_CONNECTION_ERROR ran inside the connect call */
+        req_free(r);
+    else if (!w)
+        req_finish(r, "connect failed");
+}
+
+aws_http_req *aws_http_send(aws_http *h, const aws_http_request *rq, aws_http_cb cb, void *user)
+{
+    if (!h || !rq || !rq->url || !cb || (rq->body_len && !rq->body))
+        return NULL;
+    aws_http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->h = h;
+    r->cb = cb;
+    r->user = user;
+    snprintf(r->method, sizeof r->method, "%s", rq->method ? rq->method : "GET");
+    r->timeout_ms = rq->timeout_ms ? rq->timeout_ms : AWS_HTTP_DEFAULT_TIMEOUT_MS;
+    r->max_resp = rq->max_response ? rq->max_response : AWS_HTTP_DEFAULT_MAX_RESPONSE;
+    if (aws_url_parse(rq->url, &r->url) != 0 ||
+        !(!strcmp(r->url.scheme, "http") || !strcmp(r->url.scheme, "https"))) {
+        aws_url_free(&r->url);
+        free(r);
+        return NULL;
+    }
+    size_t pq = strlen(r->url.path) + strlen(r->url.query) + 2;
+    r->path_query = malloc(pq);
+    if (r->path_query)
+        snprintf(r->path_query, pq, "%s%s%s", r->url.path, *r->url.query ? "?" : "", r->url.query);
+    r->headers = strdup(rq->headers ? rq->headers : "");
+    r->body = malloc(LWS_PRE + rq->body_len + 1);
+    if (!r->path_query || !r->headers || !r->body) {
+        req_free(r);
+        return NULL;
+    }
+    if (rq->body_len)
+        memcpy(r->body + LWS_PRE, rq->body, rq->body_len);
+    r->body_len = rq->body_len;
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->prev = r;
+    h->reqs = r;
+    lws_sul_schedule(h->ctx, 0, &r->sul_start, on_start, 1);
+    return r;
+}
+
+/* "Name: value\r\n" lines -> lws header calls. */
+static int add_headers(struct lws *wsi, aws_http_req *r, unsigned char **p, unsigned char *end)
+{
+    const char *s = r->headers;
+    while (*s) {
+        const char *eol = strstr(s, "\r\n");
+        size_t ll = eol ? (size_t)(eol - s) : strlen(s);
+        const char *colon = memchr(s, ':', ll);
+        if (colon) {
+            char name[128];
+            size_t nl = (size_t)(colon - s) + 1; /* keep the ':' as lws wants */
+            if (nl >= sizeof name)
+                return -1;
+            memcpy(name, s, nl);
+            name[nl] = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                            (const unsigned char *)v, (int)(s + ll - v), p, end))
+                return -1;
+        }
+        s += ll + (eol ? 2 : 0);
+    }
+    if (strcmp(r->method, "GET") != 0) {
+        char cl[24];
+        int n = snprintf(cl, sizeof cl, "%zu", r->body_len);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:",
+                                        (const unsigned char *)cl, n, p, end))
+            return -1;
+        if (r->body_len) {
+            lws_client_http_body_pending(wsi, 1);
+            lws_callback_on_writable(wsi);
+        }
+    }
+    return 0;
+}
+
+static int append_body(aws_http_req *r, const void *in, size_t len)
+{
+    if (r->resp_len + len > r->max_resp)
+        return -1;
+    if (r->resp_len + len + 1 > r->resp_cap) {
+        size_t cap = r->resp_cap ? r->resp_cap : 4096;
+        while (cap < r->resp_len + len + 1)
+            cap *= 2;
+        char *n = malloc(cap); /* not realloc: the old copy gets wiped */
+        if (!n)
+            return -1;
+        if (r->resp) {
+            memcpy(n, r->resp, r->resp_len);
+            OPENSSL_cleanse(r->resp, r->resp_cap);
+            free(r->resp);
+        }
+        r->resp = n;
+        r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, in, len);
+    r->resp_len += len;
+    r->resp[r->resp_len] = '\0';
+    return 0;
+}
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    (void)user;
+    aws_http_req *r = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (r) {
+            char why[160];
+            snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection error");
+            r->wsi = NULL;
+            lws_set_opaque_user_data(wsi, NULL);
+            req_finish(r, why);
+        }
+        return 0;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        if (!r)
+            return -1;
+        return add_headers(wsi, r, (unsigned char **)in, (unsigned char *)in + len) ? -1 : 0;
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: {
+        if (!r || r->body_sent >= r->body_len)
+            return 0;
+        size_t chunk = r->body_len - r->body_sent;
+        if (chunk > 4096)
+            chunk = 4096;
+        bool last = r->body_sent + chunk == r->body_len;
+        /* The bytes before this chunk were sent already: they serve as LWS_PRE. */
+        if (lws_write(wsi, r->body + LWS_PRE + r->body_sent, chunk,
+                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
+            return -1;
+        r->body_sent += chunk;
+        if (last)
+            lws_client_http_body_pending(wsi, 0);
+        else
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        if (r)
+            r->status = (int)lws_http_client_http_response(wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+        char buf[LWS_PRE + 4096];
+        char *px = buf + LWS_PRE;
+        int lenx = (int)sizeof buf - LWS_PRE;
+        if (lws_http_client_read(wsi, &px, &lenx) < 0)
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (r && append_body(r, in, len) != 0) {
+            r->wsi = NULL;
+            lws_set_opaque_user_data(wsi, NULL);
+            req_finish(r, "response too large");
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (r) {
+            r->wsi = NULL;
+            lws_set_opaque_user_data(wsi, NULL);
+            req_finish(r, NULL);
+        }
+        return -1; /* one request per connection: close it */
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        if (r) {
+            r->wsi = NULL;
+            lws_set_opaque_user_data(wsi, NULL);
+            /* No length framing: the close ends the body. */
+            req_finish(r, r->status ? NULL : "connection closed");
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
