@@ -121,13 +121,16 @@ class Sim:
         if tls:
             argv += ["--tls-cert", tls["server_cert"], "--tls-key", tls["server_key"]]
         argv += [str(a) for a in args]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr_path = os.path.join(self.dir, "stderr.txt")
+        # stderr goes to a file: a pipe nobody drains could block the simulator.
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err)
         _live.append(self.proc)
         r, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if r else b""
         if not line:
             self.stop()
-            raise TestFailure(f"agent-sim did not print its port: {self.proc.stderr.read()!r}")
+            raise TestFailure(f"agent-sim did not print its port: {self.stderr()!r}")
         self.port = json.loads(line)["port"]
         scheme = "https" if tls else "http"
         self.endpoint = f"{scheme}://127.0.0.1:{self.port}/"
@@ -135,9 +138,21 @@ class Sim:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, exc, tb):
+        rc = self.stop()
+        # A clean SIGTERM exit is part of the contract; sanitizer reports fail too.
+        if exc_type is None:
+            err = self.stderr()
+            check(rc == 0, f"agent-sim exited with {rc}: {err[-2000:]!r}")
+            check(b"Sanitizer" not in err and b"runtime error" not in err, f"agent-sim: {err[-3000:]!r}")
         return False
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
 
     def stop(self, timeout=5.0):
         if self.proc.poll() is None:
@@ -149,9 +164,8 @@ class Sim:
                 self.proc.wait(timeout)
         if self.proc in _live:
             _live.remove(self.proc)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         return self.proc.returncode
 
     # -- fake SSM API --
