@@ -21,9 +21,13 @@
 #include "ssm_msg.h"
 #include "ssm_version.h"
 
+#define SIM_OUT_WINDOW_MSGS 256u /* sim_send_room() when nothing is unacked */
 #define OUT_HWM (256u * 1024u)     /* bytes queued for the client before dest reads pause */
 #define DEST_HWM (256u * 1024u)    /* bytes queued for a destination before input is refused */
 #define DEST_READ 16384u
+/* Unacked messages kept in flight: well under the core's websocket write ring
+ * (which drops on overflow) even with an ack queued for every client message. */
+#define PUMP_MAX_INFLIGHT 128u
 
 enum pf_mode { PF_MUX, PF_BASIC, PF_STDIO };
 
@@ -79,6 +83,10 @@ static void set_reads(pf *p, int on)
 static void pump(pf *p)
 {
     while (p->out.len > 0 && !p->ending) {
+        if (sim_send_room(p->s) + PUMP_MAX_INFLIGHT <= SIM_OUT_WINDOW_MSGS) {
+            sim_want_writable(p->s); /* on_writable comes with the next ack */
+            break;
+        }
         size_t k = p->out.len < SIM_MAX_PAYLOAD ? p->out.len : SIM_MAX_PAYLOAD;
         int rc = sim_send(p->s, SSM_PT_OUTPUT, p->out.p + p->out.off, k);
         if (rc == SIM_SEND_FULL) {
