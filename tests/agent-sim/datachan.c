@@ -270,6 +270,10 @@ int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
                           size_t len)
 {
     struct sim_conn *c = user;
+    /* lws may report events (e.g. CLOSED_HTTP of a half-sent request) before
+     * any per-connection data exists. */
+    if (c == NULL)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
         c->wsi = wsi;
