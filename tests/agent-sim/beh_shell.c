@@ -109,6 +109,7 @@ static int shell_spawn(sim_session *s, void **state, const char *command)
         free(sh);
         return -1;
     }
+    sim_pump_utf8(&sh->pump, 1);
     *state = sh;
     return 0;
 }

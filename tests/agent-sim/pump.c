@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "pump.h"
@@ -23,6 +24,36 @@ static void finish(struct sim_pump *p)
         p->on_eof(p, p->user);
 }
 
+/* Length of an incomplete UTF-8 sequence at the end of b[0..n), 0 if none. */
+static size_t utf8_tail(const uint8_t *b, size_t n)
+{
+    for (size_t i = 1; i <= 3 && i <= n; i++) {
+        uint8_t c = b[n - i];
+        if ((c & 0xC0) == 0x80)
+            continue; /* continuation byte: keep looking for the lead */
+        if (c < 0xC0)
+            return 0; /* ASCII or stray continuation: nothing to hold */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        return need > i ? i : 0;
+    }
+    return 0;
+}
+
+static int flush_carry(struct sim_pump *p)
+{
+    if (p->carry_len == 0)
+        return 0;
+    if (sim_send(p->s, p->ptype, p->carry, p->carry_len) != SIM_SEND_OK)
+        return -1;
+    p->carry_len = 0;
+    return 0;
+}
+
+void sim_pump_utf8(struct sim_pump *p, int on)
+{
+    p->utf8 = on;
+}
+
 static void pump_read(struct sim_pump *p)
 {
     uint8_t buf[SIM_MAX_PAYLOAD];
@@ -35,13 +66,28 @@ static void pump_read(struct sim_pump *p)
             sim_want_writable(p->s);
             return;
         }
-        ssize_t n = read(p->fd, buf, sizeof buf);
+        size_t have = p->carry_len;
+        memcpy(buf, p->carry, have);
+        p->carry_len = 0;
+        ssize_t n = read(p->fd, buf + have, sizeof buf - have);
         if (n > 0) {
-            if (sim_send(p->s, p->ptype, buf, (size_t)n) != SIM_SEND_OK) {
+            size_t total = have + (size_t)n;
+            /* Hold back a split sequence only when the read filled the
+             * buffer, i.e. more output is very likely already waiting. */
+            size_t tail = (p->utf8 && total == sizeof buf) ? utf8_tail(buf, total) : 0;
+            if (sim_send(p->s, p->ptype, buf, total - tail) != SIM_SEND_OK) {
                 finish(p);
                 return;
             }
+            memcpy(p->carry, buf + total - tail, tail);
+            p->carry_len = tail;
             continue;
+        }
+        memcpy(p->carry, buf, have); /* nothing new: keep it for the flush below */
+        p->carry_len = have;
+        if (flush_carry(p) != 0) {
+            finish(p);
+            return;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (p->hup) /* no watch any more: poll again shortly via room */
@@ -79,6 +125,8 @@ int sim_pump_start(struct sim_pump *p, sim_session *s, int fd, uint32_t ptype, s
     p->fd = fd;
     p->ptype = ptype;
     p->paused = p->hup = p->eof = 0;
+    p->utf8 = 0;
+    p->carry_len = 0;
     p->on_eof = on_eof;
     p->on_pollout = on_pollout;
     p->user = user;

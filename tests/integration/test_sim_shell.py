@@ -71,6 +71,22 @@ def test_interactive_command_runs_and_ends():
         check(st["session_type"] == "InteractiveCommands", st)
 
 
+def test_pty_output_never_splits_utf8():
+    with ssmtest.Sim() as sim:
+        # One 1026-byte write: 1023 x 'a' then the 3-byte euro sign, twice.
+        cmd = "for i in 1 2; do printf '%s\\342\\202\\254' \"$(head -c 1023 /dev/zero | tr '\\0' a)\"; done"
+        r = sim.start_session(doc="AWS-StartInteractiveCommand", params={"command": [cmd]})
+        c = ssmtest.Client(r)
+        c.open()
+        s = ssmtest.Stream(c)
+        s.pump(lambda s: s.closed is not None)
+        out = bytes(s.data[1])
+        check(out.count("\u20ac".encode()) == 2 and out.count(b"a") == 2046, out[-50:])
+        for m in s.messages:
+            m["payload"].decode("utf-8")  # raises if a chunk ends inside a sequence
+        check(max(len(m["payload"]) for m in s.messages) <= 1024, "chunks <= 1024")
+
+
 if __name__ == "__main__":
     ssmtest.main([test_legacy_shell_output_syn_seq0_and_size, test_sim_shell_env_and_binary_output,
-                  test_interactive_command_runs_and_ends])
+                  test_interactive_command_runs_and_ends, test_pty_output_never_splits_utf8])
