@@ -715,6 +715,10 @@ int ssm_session_run(const ssm_cli_args *args)
      * messages than we have in flight turns every loss into a long stall,
      * and 256 KiB in flight already outruns the official ~1 MB/s. */
     cc.send_window_msgs = 256;
+    /* The agent resends only its oldest unacked message, so every early
+     * message we cannot keep costs a full RTO later: keep a window's worth
+     * (pages of the slot pool are only touched when used). */
+    cc.reorder_slots = 1024;
     const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
     if (wm && atoi(wm) > 0)
         cc.send_window_msgs = (uint32_t)atoi(wm);
