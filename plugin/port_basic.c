@@ -34,6 +34,8 @@ typedef struct basic {
     size_t head, len;
 } basic;
 
+static void basic_stop(void *state);
+
 static void basic_fail(basic *b, const char *why)
 {
     if (b->ended)
@@ -178,10 +180,8 @@ static int basic_start(ssm_session *s, void **state)
     b->exit_timer = port_timer_new(s, exit_fire, b);
     char err[512];
     b->ln = port_listen_open(s, &hs->port, on_accept, b, 1, err, sizeof(err));
-    if (!b->ln || !b->exit_timer) {
-        basic_fail(b, b->ln ? "out of memory" : err);
-        return -1;
-    }
+    if (!b->ln || !b->exit_timer)
+        return port_start_failed(s, state, basic_stop, b->ln ? "out of memory" : err);
     char text[512];
     port_listen_opened_text(b->ln, session_id(s), text, sizeof(text));
     session_print(s, "%s\n", text);

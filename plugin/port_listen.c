@@ -403,3 +403,16 @@ bool port_exit_ready(ssm_session *s, uint64_t since_ms)
 {
     return session_send_idle(s) || session_now_ms() - since_ms >= PORT_EXIT_WAIT_MS;
 }
+
+int port_start_failed(ssm_session *s, void **state, void (*stop)(void *), const char *why)
+{
+    char msg[600];
+    /* Format first: why may point into the state stop() frees. */
+    snprintf(msg, sizeof(msg), "Cannot perform start session: %s\n", why);
+    void *st = *state;
+    *state = NULL;
+    if (st)
+        stop(st);
+    session_end(s, 0, msg);
+    return -1;
+}

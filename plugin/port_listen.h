@@ -73,6 +73,10 @@ void port_timer_free(port_timer *t);
 bool port_exit_ready(ssm_session *s, uint64_t since_ms);
 /* Ends the session with exit 0 and "\n\nExiting session with sessionId: <sid>.\n\n". */
 void port_end_with_exit_text(ssm_session *s);
+/* A handler's start() failed: frees its state with stop (the session does not
+ * call stop for a handler that never started), clears *state, ends the
+ * session with "Cannot perform start session: <why>\n"; returns -1. */
+int port_start_failed(ssm_session *s, void **state, void (*stop)(void *), const char *why);
 /* Sends the TerminateSession flag (PayloadType 10, value 2); errors ignored. */
 void port_send_flag(ssm_session *s, uint32_t flag);
 

@@ -52,6 +52,7 @@ typedef struct mux {
 } mux;
 
 static void conn_close(mux_conn *c);
+static void mux_stop(void *state);
 
 static void mux_fail(mux *mx, const char *why)
 {
@@ -294,18 +295,14 @@ static int mux_start(ssm_session *s, void **state)
     mx->smux = ssm_smux_new(&cfg, &cb, mx, now);
     mx->ka_timer = port_timer_new(s, keepalive_fire, mx);
     mx->exit_timer = port_timer_new(s, exit_fire, mx);
-    if (!mx->smux || !mx->ka_timer || !mx->exit_timer) {
-        mux_fail(mx, "out of memory");
-        return -1;
-    }
+    if (!mx->smux || !mx->ka_timer || !mx->exit_timer)
+        return port_start_failed(s, state, mux_stop, "out of memory");
 
 
     char err[512];
     mx->ln = port_listen_open(s, &hs->port, on_accept, mx, 64, err, sizeof(err));
-    if (!mx->ln) {
-        mux_fail(mx, err);
-        return -1;
-    }
+    if (!mx->ln)
+        return port_start_failed(s, state, mux_stop, err);
     char text[512];
     port_listen_opened_text(mx->ln, session_id(s), text, sizeof(text));
     session_print(s, "%s\nWaiting for connections...\n", text);

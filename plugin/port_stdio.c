@@ -29,6 +29,8 @@ typedef struct stdio_port {
     size_t pending_len;
 } stdio_port;
 
+static void stdio_stop(void *state);
+
 static void stdio_fail(stdio_port *sp, const char *why)
 {
     if (sp->ended)
@@ -126,15 +128,11 @@ static int stdio_start(ssm_session *s, void **state)
     sp->s = s;
     *state = sp;
     sp->exit_timer = port_timer_new(s, exit_poll, sp);
-    if (!sp->exit_timer) {
-        stdio_fail(sp, "out of memory");
-        return -1;
-    }
+    if (!sp->exit_timer)
+        return port_start_failed(s, state, stdio_stop, "out of memory");
     ssm_stdout_on_drain(on_stdout_drain, sp);
-    if (ssm_stdin_start(session_lws_vhost(s), &stdin_ops, sp) != 0) {
-        stdio_fail(sp, "cannot read stdin");
-        return -1;
-    }
+    if (ssm_stdin_start(session_lws_vhost(s), &stdin_ops, sp) != 0)
+        return port_start_failed(s, state, stdio_stop, "cannot read stdin");
     return 0;
 }
 

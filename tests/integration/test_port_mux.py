@@ -146,6 +146,13 @@ def roundtrip(sock, data, timeout=10.0):
     T.check(got == data, "echoed bytes differ")
 
 
+def sanitized_plugin():
+    """True for an ASan build: its quarantine holds freed memory, so RSS
+    growth says nothing there."""
+    with open(T.plugin_path(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def proc_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -304,7 +311,8 @@ def test_many_connections_no_leak():
             time.sleep(0.05)
         fds1, rss1 = proc_fds(pid), proc_rss_kib(pid)
         T.check(fds1 <= fds0, f"fd count grew {fds0} -> {fds1}")
-        T.check(rss1 - rss0 < 2048, f"RSS grew {rss0} -> {rss1} KiB over {n} connections")
+        if not sanitized_plugin():
+            T.check(rss1 - rss0 < 2048, f"RSS grew {rss0} -> {rss1} KiB over {n} connections")
         T.check(len(sim.records("port_stream_open", pp.sid)) == n + 20, "stream count at the agent")
         pp.p.send_signal(signal.SIGINT)
         T.check(pp.finish() == 0, "exit status")
