@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
+#include "ssm_msg.h"
 #include "ssm_smux.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -516,6 +518,131 @@ static void test_keepalive_not_while_blocked(void **st)
     ssm_smux_free(m);
 }
 
+/* ---- golden: the official plugin's smux bytes (fixtures/port_mux.jsonl) --- */
+
+typedef struct bytes {
+    uint8_t *p;
+    size_t n, cap;
+} bytes;
+
+static void bytes_add(bytes *b, const uint8_t *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* Concatenates the Output payloads of one direction, in sequence order. */
+static void fixture_stream(const char *dir, bytes *out)
+{
+    FILE *f = fopen(SSM_FIXTURES_DIR "/official-plugin/port_mux.jsonl", "r");
+    assert_non_null(f);
+    static char line[1 << 17];
+    int64_t next = 0;
+    while (fgets(line, sizeof(line), f)) {
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        const cJSON *d = cJSON_GetObjectItem(o, "dir");
+        const cJSON *hex = cJSON_GetObjectItem(o, "hex");
+        const cJSON *op = cJSON_GetObjectItem(o, "opcode");
+        if (cJSON_IsString(d) && strcmp(d->valuestring, dir) == 0 && cJSON_IsString(hex) &&
+            cJSON_IsNumber(op) && op->valueint == 2) {
+            size_t hl = strlen(hex->valuestring) / 2;
+            uint8_t *raw = malloc(hl);
+            for (size_t i = 0; i < hl; i++)
+                raw[i] = (uint8_t)(hexval(hex->valuestring[2 * i]) << 4 |
+                                   hexval(hex->valuestring[2 * i + 1]));
+            ssm_msg m;
+            if (ssm_msg_decode(raw, hl, &m) == SSM_MSG_OK && m.payload_type == SSM_PT_OUTPUT &&
+                strstr(m.type, "stream_data") && m.seq == next) {
+                bytes_add(out, m.payload, m.payload_len);
+                next++;
+            } else if (ssm_msg_decode(raw, hl, &m) == SSM_MSG_OK && strstr(m.type, "stream_data") &&
+                       m.seq == next) {
+                next++; /* handshake or flag: same sequence space, not smux */
+            }
+            free(raw);
+        }
+        cJSON_Delete(o);
+    }
+    fclose(f);
+}
+
+static void test_official_fixture_bytes(void **st)
+{
+    (void)st;
+    bytes c2s = {0}, s2c = {0};
+    fixture_stream("c2s", &c2s);
+    fixture_stream("s2c", &s2c);
+    assert_true(c2s.n > 16 && s2c.n > 16);
+
+    /* Our client, doing what the official one did (open, write, close, twice),
+     * must produce exactly the official byte stream. The data is taken from
+     * the fixture's PSH frames. */
+    rec r;
+    ssm_smux *m = mk(&r, NULL);
+    size_t off = 0;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(c2s.p[off + 1], SSM_SMUX_SYN);
+        uint32_t sid;
+        assert_int_equal(ssm_smux_open(m, NULL, &sid), SSM_SMUX_OK);
+        off += 8;
+        assert_int_equal(c2s.p[off + 1], SSM_SMUX_PSH);
+        size_t len = c2s.p[off + 2] | (c2s.p[off + 3] << 8);
+        assert_int_equal(ssm_smux_write(m, sid, c2s.p + off + 8, len), (long)len);
+        off += 8 + len;
+        assert_int_equal(c2s.p[off + 1], SSM_SMUX_FIN);
+        off += 8;
+    }
+    assert_int_equal(off, c2s.n);
+    bytes ours = {0};
+    uint8_t buf[1024];
+    size_t k;
+    while ((k = ssm_smux_out_read(m, buf, sizeof(buf))) > 0)
+        bytes_add(&ours, buf, k);
+    /* the fixture interleaves SYN/PSH/FIN of stream 3 before stream 5: rebuild
+     * that order from our frames (3's FIN goes before 5's SYN). */
+    ssm_smux_close(m, 3);
+    bytes fin3 = {0};
+    while ((k = ssm_smux_out_read(m, buf, sizeof(buf))) > 0)
+        bytes_add(&fin3, buf, k);
+    size_t first_len = 8 + 8 + (size_t)(c2s.p[10] | (c2s.p[11] << 8));
+    assert_memory_equal(ours.p, c2s.p, first_len);                     /* SYN 3, PSH 3 */
+    assert_memory_equal(fin3.p, c2s.p + first_len, 8);                 /* FIN 3 */
+    assert_memory_equal(ours.p + first_len, c2s.p + first_len + 8,
+                        ours.n - first_len);                            /* SYN 5, PSH 5 */
+
+    /* The agent's frames parse into the echoed data (minus the "ECHO\n"
+     * command the fixture's destination consumed). */
+    assert_int_equal(ssm_smux_feed(m, s2c.p, s2c.n > 60000 ? 60000 : s2c.n, 0), SSM_SMUX_OK);
+    size_t len3 = c2s.p[10] | (c2s.p[11] << 8);
+    uint8_t *got = malloc(len3);
+    /* stream 3 was closed above: its data is discarded; stream 5 is checked */
+    size_t n5 = ssm_smux_read(m, 5, got, len3);
+    size_t off5 = first_len + 8 + 8;
+    size_t len5 = c2s.p[off5 + 2] | (c2s.p[off5 + 3] << 8);
+    assert_int_equal(n5, len5 - 5);
+    assert_memory_equal(got, c2s.p + off5 + 8 + 5, n5);
+    ssm_smux_stats stt;
+    ssm_smux_get_stats(m, &stt);
+    assert_int_equal(stt.bytes_discarded, len3 - 5);
+    free(got);
+    free(ours.p);
+    free(fin3.p);
+    free(c2s.p);
+    free(s2c.p);
+    ssm_smux_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_session_rx_cap),
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_keepalive_not_while_blocked),
+        cmocka_unit_test(test_official_fixture_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
