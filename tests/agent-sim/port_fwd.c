@@ -310,7 +310,10 @@ static int start_common(sim_session *s, void **state, enum pf_mode mode)
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "mode", mode == PF_MUX ? "mux" : mode == PF_BASIC ? "basic" : "stdio");
     sim_record(s, "port_mode", f);
-    if (mode == PF_MUX && ssm_version_cmp(sim_client_version(s), "1.2.331.0") <= 0)
+    /* Agents up to 3.1.1511.0 always send NOPs; newer ones stop for clients
+     * newer than 1.2.331.0 (so the service idle timeout works). */
+    if (mode == PF_MUX && (ssm_version_cmp(sim_agent_version(s), SSM_AGENT_GATE_SMUX_NO_KEEPALIVE) <= 0 ||
+                           ssm_version_cmp(sim_client_version(s), "1.2.331.0") <= 0))
         p->ka_timer = sim_timer_after(s, 10000, ka_fire, p);
     if (mode == PF_STDIO && stream_dial(&p->single) != 0) {
         sim_session_end(s, "Unable to connect to the destination port");
@@ -365,7 +368,11 @@ static enum sim_input_result pf_on_input(sim_session *s, void *state, uint32_t t
     if (p->mode == PF_MUX) {
         if (mux_dest_backlogged(p))
             return SIM_INPUT_NOT_READY;
-        if (smuxs_feed(&p->srv, d, n) != 0) {
+        uint64_t nops = p->srv.nops_in;
+        int rc = smuxs_feed(&p->srv, d, n);
+        if (p->srv.nops_in != nops)
+            sim_record(p->s, "port_smux_nop", NULL);
+        if (rc != 0) {
             sim_record(p->s, "port_smux_error", NULL);
             p->ending = 1;
             sim_session_end(p->s, "smux protocol error");
