@@ -310,10 +310,90 @@ def test_official_ssh_stdio():
         dest.close()
 
 
+# ---- baseline measurements (--measure; not part of the test run) ------------
+
+def _memory_kb(pid):
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] in ("Rss:", "Private_Dirty:"):
+                out[parts[0][:-1]] = int(parts[1])
+    return out
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck  # utime, stime
+
+
+def measure(echo_mib):
+    """Idle memory of the official plugin in a shell and a mux port session,
+    then CPU seconds to push echo_mib MiB through Sim-Echo (stdin pipe)."""
+    res = {}
+    with ssmtest.Sim() as sim:
+        resp = sim.start_session()
+        argv, env = official_invocation(sim, resp)
+        env["PS1"] = "sim$ "
+        p = ssmtest.run_pty(argv, env)
+        sim.wait_record(event="size", session=resp["SessionId"])
+        time.sleep(3)
+        res["shell_idle_kB"] = _memory_kb(p.pid)
+        p.write(b"exit\r")
+        p.wait(10)
+    with ssmtest.Sim() as sim:
+        resp = sim.start_session(doc="AWS-StartPortForwardingSession",
+                                 params={"portNumber": ["9"], "localPortNumber": ["0"]})
+        argv, env = official_invocation(sim, resp, doc="AWS-StartPortForwardingSession")
+        p = ssmtest.run_pty(argv, env)
+        p.read_until(b"Waiting for connections")
+        time.sleep(3)
+        res["port_mux_idle_kB"] = _memory_kb(p.pid)
+        os.kill(p.pid, signal.SIGINT)
+        p.wait(10)
+    with ssmtest.Sim() as sim:
+        resp = sim.start_session(doc="Sim-Echo")
+        argv, env = official_invocation(sim, resp, doc="Sim-Echo")
+        p = ssmtest.run_pipes(argv, env)
+        total = echo_mib << 20
+        got = [0]
+
+        def reader():
+            while True:
+                b = p.stdout.read1(1 << 16)
+                if not b:
+                    return
+                got[0] += len(b)
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        while got[0] < len(ECHO_BANNER):
+            time.sleep(0.01)
+        start = time.monotonic()
+        chunk = os.urandom(1 << 20)
+        for _ in range(echo_mib):
+            p.stdin.write(chunk)
+        p.stdin.flush()
+        while got[0] < len(ECHO_BANNER) + total and p.poll() is None:
+            time.sleep(0.05)
+        wall = time.monotonic() - start
+        user, system = _cpu_seconds(p.pid)
+        res["echo"] = {"MiB": echo_mib, "complete": got[0] >= len(ECHO_BANNER) + total,
+                       "wall_s": round(wall, 2), "user_s": user, "sys_s": system,
+                       "after_kB": _memory_kb(p.pid)}
+        p.stdin.close()
+        p.wait(10)
+    print(json.dumps(res))
+
+
 if __name__ == "__main__":
     if not (OFFICIAL and os.path.isfile(OFFICIAL) and os.access(OFFICIAL, os.X_OK)):
         print("SKIP test_sim_official_peer: OFFICIAL_PLUGIN is not set to an executable official "
               "session-manager-plugin (see docs/interop.md)")
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "--measure":
+        measure(int(sys.argv[2]) if len(sys.argv) > 2 else 64)
         sys.exit(0)
     ssmtest.main([test_official_shell_pty, test_official_echo_binary, test_official_noninteractive_command,
                   test_official_handshake_ack_order, test_official_port_mux, test_official_port_basic,
