@@ -663,6 +663,32 @@ static const struct lws_protocols *main_protocols(void)
     return list;
 }
 
+static int make_channel(ssm_session *s)
+{
+    ssm_chan_config cc;
+    ssm_chan_config_default(&cc);
+    /* At most 256 unacked messages: a receiver that keeps fewer early
+     * messages than we have in flight turns every loss into a long stall,
+     * and 256 KiB in flight already outruns the official ~1 MB/s. */
+    cc.send_window_msgs = 256;
+    /* The agent resends only its oldest unacked message, so every early
+     * message we cannot keep costs a full RTO later: keep a window's worth
+     * (pages of the slot pool are only touched when used). */
+    cc.reorder_slots = 1024;
+    const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
+    if (wm && atoi(wm) > 0)
+        cc.send_window_msgs = (uint32_t)atoi(wm);
+    static const ssm_chan_callbacks ccb = {
+        .on_payload = on_payload,
+        .on_closed = on_closed,
+        .on_send_space = on_send_space,
+        .random = random_bytes,
+        .log = chan_log,
+    };
+    s->chan = ssm_chan_new(&cc, &ccb, s);
+    return s->chan ? 0 : -1;
+}
+
 int ssm_session_run(const ssm_cli_args *args)
 {
     ssm_session *s = calloc(1, sizeof *s);
@@ -693,6 +719,19 @@ int ssm_session_run(const ssm_cli_args *args)
         fail = "cannot create the event loop";
         goto out;
     }
+    /* The channel first (the transport sizes its buffer from it), then the
+     * transport's vhost: lws sends TLS verification details to the first
+     * vhost's first protocol, which must be the websocket's. */
+    if (make_channel(s) < 0) {
+        fail = "cannot allocate the data channel";
+        goto out;
+    }
+    ssm_transport_config tc;
+    ssm_transport_config_from_env(&tc);
+    tc.max_frame = ssm_chan_max_frame(s->chan);
+    s->tp = ssm_transport_new(s->ctx, &tc, &tp_ops, s, &fail);
+    if (!s->tp)
+        goto out;
     info.vhost_name = "ssm-session";
     info.protocols = main_protocols();
     info.http_proxy_address = ""; /* no client traffic on this vhost */
@@ -709,38 +748,6 @@ int ssm_session_run(const ssm_cli_args *args)
     ssm_signals_watch(SIGTERM);
     ssm_signals_watch(SIGHUP);
 
-    ssm_chan_config cc;
-    ssm_chan_config_default(&cc);
-    /* At most 256 unacked messages: a receiver that keeps fewer early
-     * messages than we have in flight turns every loss into a long stall,
-     * and 256 KiB in flight already outruns the official ~1 MB/s. */
-    cc.send_window_msgs = 256;
-    /* The agent resends only its oldest unacked message, so every early
-     * message we cannot keep costs a full RTO later: keep a window's worth
-     * (pages of the slot pool are only touched when used). */
-    cc.reorder_slots = 1024;
-    const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
-    if (wm && atoi(wm) > 0)
-        cc.send_window_msgs = (uint32_t)atoi(wm);
-    static const ssm_chan_callbacks ccb = {
-        .on_payload = on_payload,
-        .on_closed = on_closed,
-        .on_send_space = on_send_space,
-        .random = random_bytes,
-        .log = chan_log,
-    };
-    s->chan = ssm_chan_new(&cc, &ccb, s);
-    if (!s->chan) {
-        fail = "cannot allocate the data channel";
-        goto out;
-    }
-
-    ssm_transport_config tc;
-    ssm_transport_config_from_env(&tc);
-    tc.max_frame = ssm_chan_max_frame(s->chan);
-    s->tp = ssm_transport_new(s->ctx, &tc, &tp_ops, s, &fail);
-    if (!s->tp)
-        goto out;
     if (sess_aws_init(s) < 0) {
         fail = "cannot set up AWS API access";
         goto out;

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,12 @@ struct ssm_transport {
     size_t rx_len;
     bool rx_overflow;
     char why[256];   /* last error text */
+    char tls_why[160]; /* certificate verification failure of this attempt */
 };
+
+/* lws reports certificate verification to protocol 0 of the first vhost
+ * (the session creates ours first); only act for our own vhost. */
+static ssm_transport *live;
 
 /* ---- proxy decision ---- */
 
@@ -281,6 +287,13 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
     (void)u;
     ssm_transport *t = lws_get_opaque_user_data(wsi);
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        if (live && lws_get_vhost(wsi) == live->vh && !len && u) {
+            int e = X509_STORE_CTX_get_error((X509_STORE_CTX *)u);
+            snprintf(live->tls_why, sizeof live->tls_why, "TLS certificate verify failed: %s",
+                     X509_verify_cert_error_string(e));
+        }
+        return 0; /* never override the verdict */
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         if (!t || !t->headers)
             return 0;
@@ -327,7 +340,14 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (t && t->wsi == wsi) {
-            set_why(t, in ? (const char *)in : "connection failed");
+            if (t->tls_why[0])
+                set_why(t, t->tls_why);
+            else if (in && strstr((const char *)in, "SSL")) {
+                char buf[240];
+                snprintf(buf, sizeof buf, "TLS handshake failed (%s)", (const char *)in);
+                set_why(t, buf);
+            } else
+                set_why(t, in ? (const char *)in : "connection failed");
             LOGW("websocket connection error: %s", t->why);
             went_down(t, false);
         }
@@ -391,6 +411,7 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
         unsetenv("http_proxy");
     }
     t->vh = lws_create_vhost(ctx, &info);
+    live = t->vh ? t : NULL;
     if (saved_http_proxy) {
         setenv("http_proxy", saved_http_proxy, 1);
         free(saved_http_proxy);
@@ -409,6 +430,8 @@ void ssm_transport_free(ssm_transport *t)
     if (!t)
         return;
     lws_sul_cancel(&t->sul_ping);
+    if (live == t)
+        live = NULL;
     if (t->wsi)
         lws_set_opaque_user_data(t->wsi, NULL);
     free(t->tx);
@@ -419,11 +442,18 @@ void ssm_transport_free(ssm_transport *t)
     free(t);
 }
 
-/* Sets the proxy for this connection, or none. */
-static int apply_proxy(ssm_transport *t, const char *host, int port, const char **err)
+/* Sets the proxy for this connection, or none: HTTPS_PROXY for wss, and as
+ * Go does for plain ws, HTTP_PROXY (§3.2). */
+static int apply_proxy(ssm_transport *t, bool tls, const char *host, int port, const char **err)
 {
     ssm_transport_config env;
     ssm_transport_config_from_env(&env);
+    if (!tls) {
+        const char *v = getenv("HTTP_PROXY");
+        if (!v || !*v)
+            v = getenv("http_proxy");
+        env.proxy = (v && *v) ? v : NULL;
+    }
     if (!env.proxy || ssm_transport_no_proxy(host, port, env.no_proxy)) {
         /* An empty address makes lws connect directly. */
         lws_set_proxy(t->vh, ":0");
@@ -433,10 +463,10 @@ static int apply_proxy(ssm_transport *t, const char *host, int port, const char 
     if (proxy_for_lws(env.proxy, lp, sizeof lp, err) < 0)
         return -1;
     if (lws_set_proxy(t->vh, lp) < 0) {
-        *err = "cannot use the proxy from HTTPS_PROXY";
+        *err = "cannot use the configured proxy";
         return -1;
     }
-    LOGI("using an HTTPS proxy for the data channel");
+    LOGI("using a proxy for the data channel");
     return 0;
 }
 
@@ -492,7 +522,7 @@ int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_ms
         *err = "StreamUrl scheme must be wss:// or ws://";
         return -1;
     }
-    if (apply_proxy(t, address, port, err) < 0)
+    if (apply_proxy(t, tls, address, port, err) < 0)
         return -1;
 
     /* lws_parse_uri drops the leading '/'; put it back into our own buffer. */
@@ -519,6 +549,7 @@ int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_ms
     ci.opaque_user_data = t;
     ci.pwsi = &t->wsi;
     t->why[0] = 0;
+    t->tls_why[0] = 0;
     t->open = false;
     t->closing = false;
     struct lws *w = lws_client_connect_via_info(&ci);
