@@ -199,11 +199,18 @@ static void conn_close(mux_conn *c)
     maybe_resume_delivery(mx);
 }
 
+/* Small amounts wait for the socket's writable callback, so the payloads of
+ * one loop iteration leave in one send(); a lot is written at once. */
+#define MUX_DRAIN_NOW 32768u
+
 static void on_stream_readable(void *user, uint32_t sid, void *stream_user)
 {
-    (void)user;
-    (void)sid;
-    conn_drain(stream_user);
+    mux *mx = user;
+    mux_conn *c = stream_user;
+    if (ssm_smux_readable(mx->smux, sid) >= MUX_DRAIN_NOW)
+        conn_drain(c);
+    else
+        port_fd_want_write(c->f);
 }
 
 static void on_accept(void *user, int fd)

@@ -66,6 +66,7 @@ typedef struct stream {
     bool rx_fin;
     bool notify_pending;
     struct stream *next_notify;
+    struct stream *prev_open, *next_open; /* all open streams, for can_feed */
 } stream;
 
 struct ssm_smux {
@@ -76,6 +77,7 @@ struct ssm_smux {
     /* Open-addressing table of streams keyed by id (linear probing). */
     stream **table;
     uint32_t table_mask;
+    stream *open_list;
     uint32_t n_streams;
     uint32_t next_sid; /* last id handed out; starts at 1 */
     bool ids_exhausted;
@@ -319,6 +321,10 @@ int ssm_smux_open(ssm_smux *m, void *stream_user, uint32_t *sid)
     s->sid = m->next_sid;
     s->user = stream_user;
     table_insert(m, s);
+    s->next_open = m->open_list;
+    if (m->open_list)
+        m->open_list->prev_open = s;
+    m->open_list = s;
     m->n_streams++;
     queue_ctrl(m, SSM_SMUX_SYN, s->sid);
     *sid = s->sid;
@@ -354,6 +360,12 @@ int ssm_smux_close(ssm_smux *m, uint32_t sid)
     if (m->body_sid == sid)
         m->body_sid = 0; /* the rest of an in-flight PSH is discarded */
     m->rx_total -= s->rx.len;
+    if (s->prev_open)
+        s->prev_open->next_open = s->next_open;
+    else
+        m->open_list = s->next_open;
+    if (s->next_open)
+        s->next_open->prev_open = s->prev_open;
     table_remove(m, sid);
     m->n_streams--;
     stream_free(s);
@@ -414,11 +426,9 @@ bool ssm_smux_can_feed(const ssm_smux *m, size_t n)
     if (n > m->cfg.stream_rx_cap || m->rx_total + n > m->cfg.session_rx_cap)
         return false;
     /* Any one stream may receive all n bytes of this feed. */
-    for (uint32_t i = 0; i <= m->table_mask; i++) {
-        const stream *s = m->table[i];
-        if (s && ring_free(&s->rx) < n)
+    for (const stream *s = m->open_list; s; s = s->next_open)
+        if (ring_free(&s->rx) < n)
             return false;
-    }
     return true;
 }
 
