@@ -164,6 +164,7 @@ void port_fd_close(port_fd *f)
 struct port_listener {
     ssm_session *s;
     port_fd *f;
+    port_timer *retry; /* resumes accepting after EMFILE and the like */
     port_accept_cb cb;
     void *user;
     unsigned max_per_event;
@@ -188,12 +189,24 @@ static void listener_event(void *user, port_fd *f, int ev)
     for (unsigned i = 0; i < l->max_per_event && !l->paused; i++) {
         int c = accept4(port_fd_fd(l->f), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
-            /* EAGAIN: done; anything else (EMFILE, ECONNABORTED): the
-             * official plugin logs accept errors and keeps accepting. */
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            /* EMFILE, ENOBUFS...: the pending connection stays readable, so
+             * a level-triggered loop would spin; retry accepting shortly (the
+             * official plugin logs accept errors and keeps accepting). */
+            port_fd_read_enable(l->f, false);
+            port_timer_arm(l->retry, PORT_ACCEPT_RETRY_MS);
             return;
         }
         l->cb(l->user, c);
     }
+}
+
+static void accept_retry(void *user)
+{
+    port_listener *l = user;
+    if (!l->paused)
+        port_fd_read_enable(l->f, true);
 }
 
 static int parse_port(const char *s, int *port)
@@ -296,8 +309,12 @@ port_listener *port_listen_open(ssm_session *s, const ssm_port_props *props, por
         free(l);
         return NULL;
     }
-    l->f = port_fd_adopt(s, fd, listener_event, l);
+    l->retry = port_timer_new(s, accept_retry, l);
+    if (!l->retry)
+        close(fd);
+    l->f = l->retry ? port_fd_adopt(s, fd, listener_event, l) : NULL; /* adopt closes fd on failure */
     if (!l->f) {
+        port_timer_free(l->retry);
         snprintf(err, errlen, "cannot watch the listening socket");
         if (l->is_unix)
             unlink(l->path);
@@ -327,6 +344,7 @@ void port_listen_close(port_listener *l)
 {
     if (!l)
         return;
+    port_timer_free(l->retry);
     port_fd_close(l->f);
     if (l->is_unix && l->path[0]) {
         struct stat st;

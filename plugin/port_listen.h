@@ -37,6 +37,7 @@ void port_fd_close(port_fd *f);
 #define PORT_READ_CHUNK 1024u
 
 typedef struct port_listener port_listener;
+#define PORT_ACCEPT_RETRY_MS 100u
 /* A connection was accepted (fd non-blocking, close-on-exec). The callee
  * adopts or closes it. */
 typedef void (*port_accept_cb)(void *user, int fd);

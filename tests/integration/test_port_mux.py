@@ -319,7 +319,43 @@ def test_many_connections_no_leak():
     echo.close()
 
 
+def test_accept_emfile_no_spin():
+    """Out of fds: the pending connection waits without a busy loop and is
+    served once an fd frees up."""
+    import resource
+    echo = EchoServer()
+    with T.Sim() as sim:
+        pp = PortPlugin(sim, PF_DOC, {"portNumber": [str(echo.port)]})
+        port = pp.wait_listening()
+        pid = pp.pid()
+        a = socket.create_connection(("127.0.0.1", port))
+        roundtrip(a, b"a")
+        time.sleep(0.2)
+        n = proc_fds(pid)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (n + 1, n + 1))
+        b = socket.create_connection(("127.0.0.1", port))
+        roundtrip(b, b"b")  # uses the last fd
+        c = socket.create_connection(("127.0.0.1", port))  # accept fails: EMFILE
+        c.sendall(b"c")
+        with open(f"/proc/{pid}/stat") as f:
+            t0 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(1.0)
+        with open(f"/proc/{pid}/stat") as f:
+            t1 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        cpu = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+        T.check(cpu < 0.3, f"plugin burnt {cpu:.2f} s CPU in 1 s while out of fds")
+        a.close()
+        c.settimeout(10)
+        T.check(c.recv(10) == b"c", "pending connection not served after an fd freed up")
+        roundtrip(c, b"more")
+        b.close()
+        c.close()
+        pp.p.send_signal(signal.SIGINT)
+        T.check(pp.finish() == 0, "exit status")
+    echo.close()
+
+
 if __name__ == "__main__":
     T.main([test_texts_echo_and_ctrl_c, test_fixed_local_port_and_sigquit, test_connect_to_port_error,
             test_port_in_use_fails_fast, test_unix_socket_mode, test_remote_host_document,
-            test_many_connections_no_leak])
+            test_many_connections_no_leak, test_accept_emfile_no_spin])
