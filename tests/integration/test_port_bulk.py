@@ -86,6 +86,49 @@ def run_bulk(streams):
     echo.close()
 
 
+def test_slow_reader_bounded():
+    """A local client that stops reading: the plugin withholds acks instead of
+    buffering without limit, its memory stays bounded, and once the client
+    reads again every byte arrives in order."""
+    from test_port_mux import proc_rss_kib, sanitized_plugin
+    total = min(MIB, 32) * 1024 * 1024
+    src = socket.socket()
+    src.bind(("127.0.0.1", 0))
+    src.listen(1)
+    data = hashlib.sha256(b"slow").digest() * (total // 32)
+
+    def source():
+        c, _ = src.accept()
+        c.sendall(data)
+        c.close()
+
+    threading.Thread(target=source, daemon=True).start()
+    with T.Sim() as sim:
+        pp = PortPlugin(sim, PF_DOC, {"portNumber": [str(src.getsockname()[1])]})
+        port = pp.wait_listening()
+        rss0 = proc_rss_kib(pp.pid())
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.connect(("127.0.0.1", port))
+        time.sleep(3)  # not reading: everything backs up
+        rss1 = proc_rss_kib(pp.pid())
+        if not sanitized_plugin():
+            T.check(rss1 - rss0 < 8192, f"plugin RSS grew {rss0} -> {rss1} KiB with a stalled reader")
+        c.settimeout(60)
+        h = hashlib.sha256()
+        got = 0
+        while got < total:
+            d = c.recv(1 << 18)
+            T.check(d, f"closed after {got} of {total} bytes")
+            h.update(d)
+            got += len(d)
+        T.check(h.digest() == hashlib.sha256(data).digest(), "data differs after the stall")
+        c.close()
+        pp.p.send_signal(signal.SIGINT)
+        T.check(pp.finish() == 0, "exit status")
+    src.close()
+
+
 def test_one_stream_bulk():
     run_bulk(1)
 
@@ -95,4 +138,4 @@ def test_32_streams_bulk():
 
 
 if __name__ == "__main__":
-    T.main([test_one_stream_bulk, test_32_streams_bulk])
+    T.main([test_one_stream_bulk, test_32_streams_bulk, test_slow_reader_bounded])
