@@ -67,10 +67,14 @@ set_target_properties(OpenSSL::Crypto PROPERTIES IMPORTED_LOCATION "${SSM_A_CRYP
 set_property(TARGET OpenSSL::Crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES
              ${CMAKE_DL_LIBS} Threads::Threads)
 set_target_properties(OpenSSL::SSL PROPERTIES IMPORTED_LOCATION "${SSM_A_SSL}")
+# libwebsockets.a as a target of its own, so CMake orders its dependencies
+# (OpenSSL, libcap, zlib) after it on every link line.
+add_library(ssm_lws_static STATIC IMPORTED GLOBAL)
+set_target_properties(ssm_lws_static PROPERTIES IMPORTED_LOCATION "${SSM_A_LWS}")
+set_property(TARGET ssm_lws_static PROPERTY INTERFACE_LINK_LIBRARIES
+             OpenSSL::SSL OpenSSL::Crypto "${SSM_A_CAP}" "${SSM_A_Z}" ${CMAKE_DL_LIBS} Threads::Threads)
 # pkg-config's INTERFACE targets: replace their library lists outright.
-set_property(TARGET PkgConfig::LWS PROPERTY INTERFACE_LINK_LIBRARIES
-             "${SSM_A_LWS}" OpenSSL::SSL OpenSSL::Crypto "${SSM_A_CAP}" "${SSM_A_Z}"
-             ${CMAKE_DL_LIBS} Threads::Threads)
+set_property(TARGET PkgConfig::LWS PROPERTY INTERFACE_LINK_LIBRARIES ssm_lws_static)
 set_property(TARGET PkgConfig::CJSON PROPERTY INTERFACE_LINK_LIBRARIES ${SSM_CJSON_STATIC})
 set_property(TARGET PkgConfig::UUID PROPERTY INTERFACE_LINK_LIBRARIES "${SSM_A_UUID}")
 
