@@ -430,18 +430,13 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     }
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
         if (r && append_body(r, in, len) != 0) {
-            r->wsi = NULL;
-            lws_set_opaque_user_data(wsi, NULL);
-            req_finish(r, "response too large");
+            req_finish(r, "response too large"); /* also schedules the kill */
             return -1;
         }
         return 0;
     case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-        if (r) {
-            r->wsi = NULL;
-            lws_set_opaque_user_data(wsi, NULL);
+        if (r)
             req_finish(r, NULL);
-        }
         return -1; /* one request per connection: close it */
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
         if (r) {

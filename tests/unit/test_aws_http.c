@@ -1,0 +1,716 @@
+/* aws_http and aws_api against a small HTTP/1.1 server on a thread: request
+ * shape, SigV4 on the wire, error JSON, timeouts, bounds, cancellation,
+ * credential resolution through fake STS and IMDS endpoints. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+#include <openssl/evp.h>
+
+#include "aws_api.h"
+#include "aws_creds.h"
+#include "aws_http.h"
+#include "aws_sigv4.h"
+
+/* ---------------- fake server ---------------- */
+
+typedef struct captured {
+    char method[8], path[512];
+    char headers[8192]; /* raw header block, lowercased names kept as sent */
+    char body[8192];
+} captured;
+
+typedef struct reply {
+    int status;
+    const char *body;
+    int mode; /* 0 normal, 1 silent (never answer), 2 huge */
+} reply;
+
+typedef reply (*route_fn)(const captured *rq);
+
+static struct {
+    int lfd, port;
+    pthread_t th;
+    route_fn route;
+    captured reqs[16];
+    int nreq;
+    volatile int stop;
+} srv;
+
+static const char *hdr(const captured *c, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *l = c->headers; *l;) {
+        const char *eol = strstr(l, "\r\n");
+        size_t ll = eol ? (size_t)(eol - l) : strlen(l);
+        if (ll > nl && !strncasecmp(l, name, nl) && l[nl] == ':') {
+            const char *v = l + nl + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, cap, "%.*s", (int)(l + ll - v), v);
+            return out;
+        }
+        if (!eol)
+            break;
+        l = eol + 2;
+    }
+    return NULL;
+}
+
+static void *server_main(void *arg)
+{
+    (void)arg;
+    while (!srv.stop) {
+        int fd = accept(srv.lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        char buf[32768];
+        size_t n = 0;
+        char *end = NULL;
+        while (!end && n < sizeof buf - 1) {
+            ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            buf[n] = '\0';
+            end = strstr(buf, "\r\n\r\n");
+        }
+        if (!end) {
+            close(fd);
+            continue;
+        }
+        captured *c = &srv.reqs[srv.nreq < 16 ? srv.nreq : 15];
+        memset(c, 0, sizeof *c);
+        sscanf(buf, "%7s %511s", c->method, c->path);
+        char *h0 = strstr(buf, "\r\n") + 2;
+        snprintf(c->headers, sizeof c->headers, "%.*s", (int)(end + 2 - h0), h0);
+        char cl[32];
+        size_t want = hdr(c, "content-length", cl, sizeof cl) ? (size_t)atoi(cl) : 0;
+        size_t have = n - (size_t)(end + 4 - buf);
+        memcpy(c->body, end + 4, have < sizeof c->body ? have : sizeof c->body - 1);
+        while (have < want && have < sizeof c->body - 1) {
+            ssize_t r = read(fd, c->body + have, sizeof c->body - 1 - have);
+            if (r <= 0)
+                break;
+            have += (size_t)r;
+        }
+        srv.nreq++;
+        reply rp = srv.route(c);
+        if (rp.mode == 1) {
+            /* Say nothing until the client gives up and closes. */
+            struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            char sink[256];
+            while (!srv.stop && read(fd, sink, sizeof sink) != 0)
+                ;
+        } else if (rp.mode == 2) {
+            char head[256];
+            int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n");
+            if (write(fd, head, (size_t)hl) > 0) {
+                static char zeros[65536];
+                for (int i = 0; i < 46 && write(fd, zeros, sizeof zeros) > 0; i++)
+                    ;
+            }
+        } else {
+            char head[256];
+            const char *b = rp.body ? rp.body : "";
+            int hl = snprintf(head, sizeof head,
+                              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                              rp.status, strlen(b));
+            if (write(fd, head, (size_t)hl) == hl && *b)
+                (void)!write(fd, b, strlen(b));
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void server_start(route_fn route)
+{
+    memset(&srv, 0, sizeof srv);
+    srv.route = route;
+    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(srv.lfd, (struct sockaddr *)&a, &al);
+    srv.port = ntohs(a.sin_port);
+    assert_int_equal(listen(srv.lfd, 16), 0);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000}; /* accept wakes to see stop */
+    setsockopt(srv.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_create(&srv.th, NULL, server_main, NULL);
+}
+
+static void server_stop(void)
+{
+    srv.stop = 1;
+    pthread_join(srv.th, NULL);
+    close(srv.lfd);
+}
+
+/* ---------------- lws loop ---------------- */
+
+static struct lws_context *lws;
+static int done;
+
+static int dummy_cb(struct lws *w, enum lws_callback_reasons r, void *u, void *in, size_t l)
+{
+    (void)w, (void)r, (void)u, (void)in, (void)l;
+    return 0;
+}
+static const struct lws_protocols dummy_protocols[] = {{"dummy", dummy_cb, 0, 0, 0, NULL, 0},
+                                                       {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Services the loop until `want` callbacks ran or max_ms of real time passed
+ * (lws_service() may return at once, so count wall time, not iterations). */
+static lws_sorted_usec_list_t tick_sul;
+static void tick(lws_sorted_usec_list_t *s) { (void)s; }
+
+static void run_loop(int want, int max_ms)
+{
+    long long end = now_ms() + max_ms;
+    while (done < want && now_ms() < end) {
+        lws_sul_schedule(lws, 0, &tick_sul, tick, 10 * LWS_US_PER_MS); /* bounds the poll */
+        lws_service(lws, 0);
+    }
+    lws_sul_cancel(&tick_sul);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    static const char *unset[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                  "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM",
+                                  "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_STS", "HTTPS_PROXY",
+                                  "https_proxy", "http_proxy", "SSM_PLUGIN_SKIP_CLIENT_CONFIGURE",
+                                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                  "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONFIG_FILE",
+                                  "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                  "AWS_WEB_IDENTITY_TOKEN_FILE"};
+    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
+        unsetenv(unset[i]);
+    setenv("HOME", "/nonexistent-home-for-tests", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = dummy_protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    lws = lws_create_context(&info);
+    assert_non_null(lws);
+    done = 0;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    lws_context_destroy(lws);
+    return 0;
+}
+
+/* ---------------- aws_http ---------------- */
+
+static aws_http_response last;
+static char last_body[65536];
+
+static void keep(void *user, const aws_http_response *r)
+{
+    (void)user;
+    last = *r;
+    snprintf(last_body, sizeof last_body, "%.*s", (int)r->body_len, r->body);
+    last.body = last_body;
+    done++;
+}
+
+static reply echo_route(const captured *rq)
+{
+    if (!strcmp(rq->path, "/silent"))
+        return (reply){.mode = 1};
+    if (!strcmp(rq->path, "/huge"))
+        return (reply){.mode = 2};
+    if (!strcmp(rq->path, "/bad"))
+        return (reply){400, "{\"__type\":\"x\",\"message\":\"nope\"}", 0};
+    return (reply){200, "{\"ok\":true}", 0};
+}
+
+static void url_for(char *buf, size_t cap, const char *path)
+{
+    snprintf(buf, cap, "http://127.0.0.1:%d%s", srv.port, path);
+}
+
+static void test_http_post_and_errors(void **st)
+{
+    (void)st;
+    server_start(echo_route);
+    aws_http *h = aws_http_new(lws, NULL);
+    assert_non_null(h);
+    char url[128];
+    url_for(url, sizeof url, "/a/b?x=1");
+    const char *body = "{\"SessionId\":\"s-1\"}";
+    aws_http_request rq = {.method = "POST", .url = url, .headers = "X-Amz-Target: T.Op\r\n"
+                           "Content-Type: application/x-amz-json-1.1\r\n",
+                           .body = body, .body_len = strlen(body), .timeout_ms = 3000};
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    assert_int_equal(done, 0); /* never inside send */
+    run_loop(1, 3000);
+    assert_int_equal(done, 1);
+    assert_null(last.error);
+    assert_int_equal(last.status, 200);
+    assert_string_equal(last.body, "{\"ok\":true}");
+    captured *c = &srv.reqs[0];
+    char v[256];
+    assert_string_equal(c->method, "POST");
+    assert_string_equal(c->path, "/a/b?x=1");
+    assert_string_equal(hdr(c, "x-amz-target", v, sizeof v), "T.Op");
+    char hostport[64];
+    snprintf(hostport, sizeof hostport, "127.0.0.1:%d", srv.port);
+    assert_string_equal(hdr(c, "host", v, sizeof v), hostport);
+    assert_string_equal(c->body, body);
+
+    url_for(url, sizeof url, "/bad");
+    rq.url = url;
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(2, 3000);
+    assert_int_equal(last.status, 400);
+    assert_null(last.error);
+    assert_non_null(strstr(last.body, "nope"));
+
+    url_for(url, sizeof url, "/silent");
+    rq.timeout_ms = 300;
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(3, 3000);
+    assert_int_equal(done, 3);
+    assert_string_equal(last.error, "timeout");
+
+    url_for(url, sizeof url, "/huge");
+    rq.timeout_ms = 5000;
+    rq.max_response = 100000;
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(4, 5000);
+    assert_int_equal(done, 4);
+    assert_string_equal(last.error, "response too large");
+
+    /* Cancelled: the callback never runs. */
+    url_for(url, sizeof url, "/ok");
+    aws_http_req *r = aws_http_send(h, &rq, keep, NULL);
+    aws_http_cancel(r);
+    run_loop(5, 300);
+    assert_int_equal(done, 4);
+
+    assert_null(aws_http_send(h, &(aws_http_request){.url = "ftp://x/"}, keep, NULL));
+    assert_null(aws_http_send(h, &(aws_http_request){.url = "nonsense"}, keep, NULL));
+    aws_http_free(h);
+    server_stop();
+
+    /* Nothing listens there any more: a connect error, no status. */
+    h = aws_http_new(lws, NULL);
+    url_for(url, sizeof url, "/");
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(5, 3000);
+    assert_int_equal(done, 5);
+    assert_non_null(last.error);
+    assert_int_equal(last.status, 0);
+    /* In flight at free: cancelled quietly. */
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    aws_http_free(h);
+    run_loop(6, 200);
+    assert_int_equal(done, 5);
+}
+
+static void test_no_proxy(void **st)
+{
+    (void)st;
+    assert_true(aws_http_no_proxy("localhost", 80, NULL));
+    assert_true(aws_http_no_proxy("127.0.0.1", 80, NULL));
+    assert_false(aws_http_no_proxy("kms.us-east-1.amazonaws.com", 443, NULL));
+    assert_true(aws_http_no_proxy("kms.us-east-1.amazonaws.com", 443, "foo, .amazonaws.com"));
+    assert_true(aws_http_no_proxy("kms.us-east-1.amazonaws.com", 443, "amazonaws.com"));
+    assert_false(aws_http_no_proxy("evilamazonaws.com", 443, "amazonaws.com"));
+    assert_true(aws_http_no_proxy("a.b", 443, "*"));
+    assert_true(aws_http_no_proxy("a.b", 443, "a.b:443"));
+    assert_false(aws_http_no_proxy("a.b", 443, "a.b:8443"));
+    assert_true(aws_http_no_proxy("x.a.b", 443, "*.a.b"));
+}
+
+/* ---------------- aws_api ---------------- */
+
+static captured api_seen;
+static const char *api_reply_body;
+static int api_reply_status;
+
+static reply api_route(const captured *rq)
+{
+    api_seen = *rq;
+    return (reply){api_reply_status, api_reply_body, 0};
+}
+
+/* Recomputes the signature from what arrived and compares. */
+static void assert_signed_ok(const captured *c, const char *service, const char *secret,
+                             const char *token)
+{
+    char auth[1024], date[32], host[128], target[128], ctype[128], tok[512];
+    assert_non_null(hdr(c, "authorization", auth, sizeof auth));
+    assert_non_null(hdr(c, "x-amz-date", date, sizeof date));
+    hdr(c, "host", host, sizeof host);
+    hdr(c, "x-amz-target", target, sizeof target);
+    hdr(c, "content-type", ctype, sizeof ctype);
+    if (token) {
+        assert_non_null(hdr(c, "x-amz-security-token", tok, sizeof tok));
+        assert_string_equal(tok, token);
+    } else {
+        assert_null(hdr(c, "x-amz-security-token", tok, sizeof tok));
+    }
+    assert_null(hdr(c, "x-amz-content-sha256", tok, sizeof tok));
+    struct tm tm = {0};
+    sscanf(date, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+           &tm.tm_min, &tm.tm_sec);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    aws_sigv4_header h[] = {{"Content-Type", ctype}, {"X-Amz-Target", target}};
+    char akid[64];
+    sscanf(auth, "AWS4-HMAC-SHA256 Credential=%63[^/]", akid);
+    aws_sigv4_input in = {
+        .method = "POST", .host = host, .path = "/", .headers = h, .n_headers = 2,
+        .body = c->body, .body_len = strlen(c->body), .region = "eu-west-1", .service = service,
+        .access_key_id = akid, .secret_access_key = secret, .session_token = token,
+        .now = timegm(&tm),
+    };
+    aws_sigv4_output o;
+    assert_int_equal(aws_sigv4_sign(&in, &o, NULL, 0, NULL, 0), 0);
+    assert_string_equal(auth, o.authorization);
+}
+
+static struct {
+    int status, http_status;
+    char type[128], text[512], token[256], url[256], blob[256];
+    uint8_t key[64];
+    size_t key_len;
+} got;
+
+static void on_resume(void *u, const aws_api_error *e, const char *token, const char *url)
+{
+    (void)u;
+    got.status = e->status;
+    got.http_status = e->http_status;
+    snprintf(got.type, sizeof got.type, "%s", e->type);
+    snprintf(got.text, sizeof got.text, "%s", e->text);
+    snprintf(got.token, sizeof got.token, "%s", token ? token : "(null)");
+    snprintf(got.url, sizeof got.url, "%s", url ? url : "(null)");
+    done++;
+}
+
+static void on_kms(void *u, const aws_api_error *e, const uint8_t *pt, size_t n, const char *blob)
+{
+    (void)u;
+    got.status = e->status;
+    snprintf(got.text, sizeof got.text, "%s", e->text);
+    got.key_len = n;
+    if (pt && n <= 64)
+        memcpy(got.key, pt, n);
+    snprintf(got.blob, sizeof got.blob, "%s", blob ? blob : "(null)");
+    done++;
+}
+
+static void on_terminate(void *u, const aws_api_error *e)
+{
+    (void)u;
+    got.status = e->status;
+    snprintf(got.type, sizeof got.type, "%s", e->type);
+    done++;
+}
+
+static void test_api_calls(void **st)
+{
+    (void)st;
+    server_start(api_route);
+    char ep[128];
+    url_for(ep, sizeof ep, "");
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret/+key", 1);
+    setenv("AWS_SESSION_TOKEN", "sess+tok/en=", 1);
+    setenv("AWS_ENDPOINT_URL_KMS", ep, 1);
+    aws_ctx_config cfg = {.region = "eu-west-1", .profile = "", .ssm_endpoint = ep};
+    aws_ctx *ctx = aws_ctx_new(lws, &cfg);
+    assert_non_null(ctx);
+
+    api_reply_status = 200;
+    api_reply_body = "{\"SessionId\":\"s-1\",\"StreamUrl\":\"wss://new/x\",\"TokenValue\":\"TOK2\"}";
+    assert_int_equal(aws_resume_session(ctx, "s-1", on_resume, NULL), 0);
+    run_loop(1, 3000);
+    assert_int_equal(done, 1);
+    assert_int_equal(got.status, 0);
+    assert_string_equal(got.token, "TOK2");
+    assert_string_equal(got.url, "wss://new/x");
+    char v[256];
+    assert_string_equal(hdr(&api_seen, "x-amz-target", v, sizeof v), "AmazonSSM.ResumeSession");
+    assert_string_equal(hdr(&api_seen, "content-type", v, sizeof v), "application/x-amz-json-1.1");
+    assert_string_equal(api_seen.body, "{\"SessionId\":\"s-1\"}");
+    assert_signed_ok(&api_seen, "ssm", "secret/+key", "sess+tok/en=");
+
+    /* A timed-out session: no token. */
+    api_reply_body = "{\"SessionId\":\"s-1\"}";
+    assert_int_equal(aws_resume_session(ctx, "s-1", on_resume, NULL), 0);
+    run_loop(2, 3000);
+    assert_int_equal(got.status, 0);
+    assert_string_equal(got.token, "(null)");
+
+    /* Service error JSON. */
+    api_reply_status = 400;
+    api_reply_body = "{\"__type\":\"com.amazon.coral.service#AccessDeniedException\","
+                     "\"message\":\"User is not authorized\"}";
+    assert_int_equal(aws_terminate_session(ctx, "s-1", on_terminate, NULL), 0);
+    run_loop(3, 3000);
+    assert_int_equal(got.status, -1);
+    assert_string_equal(got.type, "AccessDeniedException");
+    assert_string_equal(hdr(&api_seen, "x-amz-target", v, sizeof v), "AmazonSSM.TerminateSession");
+
+    /* GenerateDataKey: request body and 64-byte key. */
+    uint8_t key[64];
+    for (int i = 0; i < 64; i++)
+        key[i] = (uint8_t)(i * 3);
+    char b64[128], resp[512];
+    EVP_EncodeBlock((unsigned char *)b64, key, 64);
+    snprintf(resp, sizeof resp, "{\"CiphertextBlob\":\"QkxPQg==\",\"KeyId\":\"k\",\"Plaintext\":\"%s\"}", b64);
+    api_reply_status = 200;
+    api_reply_body = resp;
+    assert_int_equal(aws_kms_generate_data_key(ctx, "alias/k", "s-1", "i-0abc", "Y2hhbGxlbmdl",
+                                               on_kms, NULL), 0);
+    run_loop(4, 3000);
+    assert_int_equal(got.status, 0);
+    assert_int_equal(got.key_len, 64);
+    assert_memory_equal(got.key, key, 64);
+    assert_string_equal(got.blob, "QkxPQg==");
+    cJSON *j = cJSON_Parse(api_seen.body);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "NumberOfBytes")->valueint, 64);
+    assert_string_equal(cJSON_GetObjectItem(j, "KeyId")->valuestring, "alias/k");
+    cJSON *ec = cJSON_GetObjectItem(j, "EncryptionContext");
+    assert_int_equal(cJSON_GetArraySize(ec), 3);
+    assert_string_equal(cJSON_GetObjectItem(ec, "aws:ssm:SessionId")->valuestring, "s-1");
+    assert_string_equal(cJSON_GetObjectItem(ec, "aws:ssm:TargetId")->valuestring, "i-0abc");
+    assert_string_equal(cJSON_GetObjectItem(ec, "aws:ssm:RandomChallenge")->valuestring, "Y2hhbGxlbmdl");
+    cJSON_Delete(j);
+    assert_string_equal(hdr(&api_seen, "x-amz-target", v, sizeof v), "TrentService.GenerateDataKey");
+    assert_signed_ok(&api_seen, "kms", "secret/+key", "sess+tok/en=");
+
+    /* Without a challenge: two entries. A short Plaintext is refused. */
+    api_reply_body = "{\"CiphertextBlob\":\"QQ==\",\"Plaintext\":\"QUJD\"}";
+    assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", NULL, on_kms, NULL), 0);
+    run_loop(5, 3000);
+    assert_int_equal(got.status, -1);
+    assert_int_equal(got.key_len, 0);
+    j = cJSON_Parse(api_seen.body);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "EncryptionContext")), 2);
+    cJSON_Delete(j);
+
+    api_reply_status = 400;
+    api_reply_body = "{\"__type\":\"NotFoundException\",\"message\":\"Key 'k' does not exist\"}";
+    assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", "", on_kms, NULL), 0);
+    run_loop(6, 3000);
+    assert_int_equal(got.status, -1);
+    assert_string_equal(got.text, "operation error KMS: GenerateDataKey, https response error "
+                                  "StatusCode: 400, NotFoundException: Key 'k' does not exist");
+
+    /* In flight at free: no callback. */
+    assert_int_equal(aws_resume_session(ctx, "s-1", on_resume, NULL), 0);
+    aws_ctx_free(ctx);
+    run_loop(7, 200);
+    assert_int_equal(done, 6);
+    server_stop();
+}
+
+static struct {
+    int calls;
+    bool signed_;
+    char authorization[1024], date[32], token[256];
+} ws;
+
+static void on_ws(void *u, const aws_ws_auth *a)
+{
+    (void)u;
+    ws.calls++;
+    ws.signed_ = a != NULL;
+    if (a) {
+        snprintf(ws.authorization, sizeof ws.authorization, "%s", a->authorization);
+        snprintf(ws.date, sizeof ws.date, "%s", a->amz_date);
+        snprintf(ws.token, sizeof ws.token, "%s", a->security_token ? a->security_token : "");
+    }
+    done++;
+}
+
+static void test_ws_prepare(void **st)
+{
+    (void)st;
+    setenv("AWS_ACCESS_KEY_ID", "AKIDWS", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wsecret", 1);
+    setenv("AWS_SESSION_TOKEN", "wstoken", 1);
+    aws_ctx_config cfg = {.region = "ap-south-1"};
+    aws_ctx *ctx = aws_ctx_new(lws, &cfg);
+    const char *url = "wss://ssmmessages.ap-south-1.amazonaws.com/v1/data-channel/s-1?role=publish_subscribe&cell-number=AB+C";
+    memset(&ws, 0, sizeof ws);
+    assert_int_equal(aws_ws_prepare(ctx, url, on_ws, NULL), 0);
+    assert_int_equal(ws.calls, 0);
+    run_loop(1, 2000);
+    assert_int_equal(ws.calls, 1);
+    assert_true(ws.signed_);
+    assert_string_equal(ws.token, "wstoken");
+    struct tm tm = {0};
+    sscanf(ws.date, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+           &tm.tm_min, &tm.tm_sec);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    aws_sigv4_output o;
+    assert_int_equal(aws_sigv4_sign_get_url(url, "ap-south-1", "ssmmessages", "AKIDWS", "wsecret",
+                                            "wstoken", timegm(&tm), &o), 0);
+    assert_string_equal(ws.authorization, o.authorization);
+    assert_non_null(strstr(ws.authorization, "/ap-south-1/ssmmessages/aws4_request, "
+                                             "SignedHeaders=host;x-amz-date;x-amz-security-token, "));
+
+    /* Presigned: unsigned, no credential lookup needed. */
+    assert_true(aws_url_is_presigned("wss://h/p?a=1&X-Amz-Signature=abc"));
+    assert_false(aws_url_is_presigned("wss://h/p?x-amz-signature=abc")); /* case-sensitive */
+    assert_false(aws_url_is_presigned("wss://h/p?a=X-Amz-Signature"));
+    assert_int_equal(aws_ws_prepare(ctx, "wss://h/p?X-Amz-Credential=x", on_ws, NULL), 0);
+    run_loop(2, 2000);
+    assert_int_equal(ws.calls, 2);
+    assert_false(ws.signed_);
+    aws_ctx_free(ctx);
+
+    /* SSM_PLUGIN_SKIP_CLIENT_CONFIGURE=true (exact) disables signing. */
+    setenv("SSM_PLUGIN_SKIP_CLIENT_CONFIGURE", "TRUE", 1);
+    ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_ws_prepare(ctx, url, on_ws, NULL), 0);
+    run_loop(3, 2000);
+    assert_true(ws.signed_);
+    aws_ctx_free(ctx);
+    setenv("SSM_PLUGIN_SKIP_CLIENT_CONFIGURE", "true", 1);
+    ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_ws_prepare(ctx, url, on_ws, NULL), 0);
+    run_loop(4, 2000);
+    assert_false(ws.signed_);
+    aws_ctx_free(ctx);
+    unsetenv("SSM_PLUGIN_SKIP_CLIENT_CONFIGURE");
+
+    /* No credentials anywhere: best effort, unsigned, and the reason is kept. */
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("PATH", "/nonexistent", 1); /* no `aws` CLI fallback */
+    ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_ws_prepare(ctx, url, on_ws, NULL), 0);
+    run_loop(5, 3000);
+    assert_int_equal(ws.calls, 5);
+    assert_false(ws.signed_);
+    assert_non_null(aws_ctx_credentials_error(ctx));
+    aws_ctx_free(ctx);
+}
+
+/* STS AssumeRole and IMDS through the fake endpoint, then a signed call. */
+static reply cred_route(const captured *rq)
+{
+    static char xml[1024];
+    char v[256];
+    if (!strcmp(rq->path, "/") && strstr(rq->body, "Action=AssumeRole&")) {
+        snprintf(xml, sizeof xml,
+                 "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAROLE</AccessKeyId>"
+                 "<SecretAccessKey>rolesecret</SecretAccessKey><SessionToken>roletoken</SessionToken>"
+                 "<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult>"
+                 "</AssumeRoleResponse>");
+        /* The source profile's keys signed it. */
+        if (!hdr(rq, "authorization", v, sizeof v) || !strstr(v, "Credential=AKIDBASE/"))
+            return (reply){403, "<ErrorResponse><Error><Code>Denied</Code></Error></ErrorResponse>", 0};
+        return (reply){200, xml, 0};
+    }
+    if (!strcmp(rq->path, "/latest/api/token") && !strcmp(rq->method, "PUT"))
+        return (reply){200, "IMDSTOKEN", 0};
+    if (!strcmp(rq->path, "/latest/meta-data/iam/security-credentials/"))
+        return (reply){hdr(rq, "x-aws-ec2-metadata-token", v, sizeof v) ? 200 : 401, "myrole\n", 0};
+    if (!strcmp(rq->path, "/latest/meta-data/iam/security-credentials/myrole"))
+        return (reply){200, "{\"Code\":\"Success\",\"AccessKeyId\":\"ASIAEC2\",\"SecretAccessKey\":\"ec2secret\","
+                            "\"Token\":\"ec2token\",\"Expiration\":\"2099-01-01T00:00:00Z\"}", 0};
+    api_seen = *rq;
+    return (reply){200, "{\"SessionId\":\"s\"}", 0};
+}
+
+static void test_network_credentials(void **st)
+{
+    (void)st;
+    server_start(cred_route);
+    char ep[128], cfgpath[] = "/tmp/test_aws_http_cfg_XXXXXX";
+    url_for(ep, sizeof ep, "");
+    int fd = mkstemp(cfgpath);
+    const char *cfgtext = "[profile base]\naws_access_key_id=AKIDBASE\naws_secret_access_key=basesecret\n"
+                          "[profile admin]\nrole_arn=arn:aws:iam::1:role/A\nsource_profile=base\n";
+    assert_int_equal(write(fd, cfgtext, strlen(cfgtext)), (ssize_t)strlen(cfgtext));
+    close(fd);
+    setenv("AWS_CONFIG_FILE", cfgpath, 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
+    setenv("AWS_ENDPOINT_URL_STS", ep, 1);
+    aws_ctx_config cfg = {.region = "eu-west-1", .profile = "admin", .ssm_endpoint = ep};
+    aws_ctx *ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
+    run_loop(1, 5000);
+    assert_int_equal(done, 1);
+    assert_int_equal(got.status, 0);
+    assert_signed_ok(&api_seen, "ssm", "rolesecret", "roletoken");
+    /* Cached: the next call does not go to STS again. */
+    int before = srv.nreq;
+    assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
+    run_loop(2, 5000);
+    assert_int_equal(srv.nreq, before + 1);
+    aws_ctx_free(ctx);
+
+    /* IMDSv2: token, role, credentials. */
+    unsetenv("AWS_CONFIG_FILE");
+    setenv("AWS_PROFILE", "nosuchprofile", 1);
+    setenv("PATH", "/nonexistent", 1);
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", ep, 1);
+    cfg.profile = "";
+    ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
+    run_loop(3, 5000);
+    assert_int_equal(got.status, 0);
+    assert_signed_ok(&api_seen, "ssm", "ec2secret", "ec2token");
+    aws_ctx_free(ctx);
+    unsetenv("AWS_PROFILE");
+    unlink(cfgpath);
+    server_stop();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_http_post_and_errors, setup, teardown),
+        cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test_setup_teardown(test_api_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_prepare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_credentials, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
