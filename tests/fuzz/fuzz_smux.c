@@ -49,6 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - i)
             len = size - i;
         int rc = ssm_smux_feed(c.m, data + i, len, now);
+        /* Invariants: errors are sticky, buffers stay within their caps. */
+        if (rc < 0 && rc != SSM_SMUX_E2BIG && !ssm_smux_dead(c.m))
+            abort();
+        ssm_smux_stats st;
+        ssm_smux_get_stats(c.m, &st);
+        if (st.rx_buffered > cfg.session_rx_cap || st.open_streams > cfg.max_streams)
+            abort();
+        for (size_t k = 0; k < nsids; k++)
+            if (ssm_smux_readable(c.m, sids[k]) > cfg.stream_rx_cap)
+                abort();
         if (rc == SSM_SMUX_NOT_READY) {
             for (size_t k = 0; k < nsids; k++)
                 while (ssm_smux_read(c.m, sids[k], c.sink, sizeof(c.sink)) > 0) {
