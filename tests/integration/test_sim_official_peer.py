@@ -303,6 +303,97 @@ def test_official_port_basic():
     check(b"Waiting for connections" not in out, out)
 
 
+def test_official_terminate_api_old_agent():
+    """Agent <= 2.3.722.0: Ctrl-C in basic mode calls the TerminateSession API
+    (SigV4-signed by the official SDK) instead of sending the flag."""
+    dest = _echo_server()
+    try:
+        with ssmtest.Sim("--agent-version", "2.3.700.0") as sim:
+            doc = "AWS-StartPortForwardingSession"
+            resp = sim.start_session(doc=doc, params={"portNumber": [str(dest.getsockname()[1])],
+                                                      "localPortNumber": ["0"]})
+            sid = resp["SessionId"]
+            argv, env = official_invocation(sim, resp, doc=doc)
+            p = ssmtest.run_pty(argv, env)
+            p.read_until(b"opened for sessionId")
+            m = re.search(rb"Port (\d+) opened", bytes(p.out))
+            with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=10) as c:
+                c.sendall(b"ping\n")
+                check(_read_exact(c, 5) == b"ping\n", "echo through basic mode")
+                wait_all_acked(sim, sid)
+                os.kill(p.pid, signal.SIGINT)
+                p.read_until(f"Exiting session with sessionId: {sid}.".encode())
+            check(p.wait(10) == 0, "exit status")
+            calls = [r for r in sim.records(event="api_call") if r["target"] == "AmazonSSM.TerminateSession"]
+            check(len(calls) == 1 and calls[0]["body"] == {"SessionId": sid} and calls[0]["has_authorization"],
+                  f"TerminateSession call: {calls}")
+            recs = check_wire_agreement(sim, sid)
+            check(not [r for r in recs if r.get("event") == "port_flag" and r.get("flag") == 2],
+                  "no TerminateSession flag for an old agent")
+            check([r for r in recs if r.get("event") == "channel_closed" and r.get("sent")], "channel_closed")
+    finally:
+        dest.close()
+
+
+def test_official_resume_after_cut():
+    """The sim drops the websocket once; the official plugin calls
+    ResumeSession with the SDK, reconnects with a fresh token and carries on.
+    (The official plugin may print one message twice after the cut, see
+    docs/interop.md, so only completeness and order of first sight count.)"""
+    with ssmtest.Sim("--cut-after-msgs", "20") as sim:
+        resp = sim.start_session(doc="Sim-Echo")
+        sid = resp["SessionId"]
+        argv, env = official_invocation(sim, resp, doc="Sim-Echo")
+        p = ssmtest.run_pipes(argv, env)
+        out = bytearray()
+
+        def reader():
+            while True:
+                b = p.stdout.read1(65536)
+                if not b:
+                    return
+                out.extend(b)
+        threading.Thread(target=reader, daemon=True).start()
+        lines = [b"line %04d" % i for i in range(300)]
+        blob = b"\n".join(lines) + b"\n"
+        deadline = time.time() + 10
+        while ECHO_BANNER not in out and time.time() < deadline:
+            time.sleep(0.02)
+        # The sim cuts after its 20th message: banner, Size ack, then an ack
+        # and an echo per chunk, so the 9th chunk triggers it. Input written
+        # while the socket is down would end the official plugin's input loop
+        # (PROTOCOL.md §17 quirk 4), so the rest waits for the reconnect.
+        chunks = [blob[i:i + 100] for i in range(0, len(blob), 100)]
+        for c in chunks[:9]:
+            p.stdin.write(c)
+            p.stdin.flush()
+            time.sleep(0.02)
+        sim.wait_record(event="attach", session=sid, pred=lambda r: r.get("connects") == 2, timeout=20)
+        for c in chunks[9:]:
+            p.stdin.write(c)
+            p.stdin.flush()
+            time.sleep(0.01)
+        deadline = time.time() + 30
+        while lines[-1] not in out and time.time() < deadline:
+            time.sleep(0.05)
+        got = bytes(out).split(b"\n")
+        first_seen = list(dict.fromkeys(x for x in got if x.startswith(b"line ")))
+        check(first_seen == lines, f"echo after resume incomplete or reordered ({len(first_seen)} of 300 lines)")
+        wait_all_acked(sim, sid)
+        p.stdin.close()
+        p.wait(10)
+        check(p.returncode == 0, f"exit status {p.returncode}")
+        calls = [r for r in sim.records(event="api_call") if r["target"] == "AmazonSSM.ResumeSession"]
+        check(len(calls) == 1 and calls[0]["body"] == {"SessionId": sid} and calls[0]["has_authorization"],
+              f"ResumeSession call: {calls}")
+        sends = [r for r in sim.records(event="send", session=sid) if r.get("payload_type") == ssmtest.PT_OUTPUT]
+        check(len(sends) == 1 + len(chunks), f"sim echoed {len(sends) - 1} times for {len(chunks)} chunks")
+        opens = sim.records(event="open_data_channel", session=sid)
+        check(len(opens) == 2 and all(o.get("token_ok") for o in opens), f"two OpenDataChannel: {opens}")
+        check(opens[0]["ClientId"] == opens[1]["ClientId"] and opens[0]["RequestId"] != opens[1]["RequestId"],
+              "same ClientId, fresh RequestId on reconnect")
+
+
 def test_official_ssh_stdio():
     dest = _echo_server()
     try:
@@ -428,4 +519,5 @@ if __name__ == "__main__":
         sys.exit(0)
     ssmtest.main([test_official_shell_pty, test_official_echo_binary, test_official_noninteractive_command,
                   test_official_handshake_ack_order, test_official_port_mux, test_official_port_basic,
-                  test_official_ssh_stdio])
+                  test_official_ssh_stdio, test_official_terminate_api_old_agent,
+                  test_official_resume_after_cut])
