@@ -5,7 +5,6 @@
 
 #include "sim.h"
 
-#define HANDSHAKE_TIMEOUT_MS 15000
 #define SEPARATE_OUTPUT_WARNING                                                                   \
     "Please update session manager plugin version (minimum required version 1.2.312.0) for fully " \
     "support of separate StdOut/StdErr output.\r\n"
@@ -134,7 +133,7 @@ int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, siz
 
 void sim_handshake_check_timeout(sim_session *s)
 {
-    if (s->state == ST_HANDSHAKE && sim_now_ms() - s->hs_start_ms > HANDSHAKE_TIMEOUT_MS)
+    if (s->state == ST_HANDSHAKE && sim_now_ms() - s->hs_start_ms > g_cfg.handshake_timeout_ms)
         sim_session_end(s, "Handshake timed out. Please ensure that you have the latest version of the "
                            "session manager plugin.");
 }

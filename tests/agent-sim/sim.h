@@ -23,6 +23,7 @@ struct sim_config {
     const char *record;
     uint64_t seed;
     int handshake_shell;
+    uint32_t handshake_timeout_ms; /* 15000 like the agent */
     /* faults */
     double drop, dup, reorder, drop_in, malformed;
     uint32_t withhold_acks_ms;

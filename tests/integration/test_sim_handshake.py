@@ -160,7 +160,22 @@ def test_handshake_shell_flag():
         check(m["payload"] == b"after" and m["seq"] == 2, f"no banner with a handshake: {m}")
 
 
+def test_handshake_timeout_ends_session():
+    with ssmtest.Sim("--handshake-timeout-ms", "500") as sim:
+        r = sim.start_session(doc="AWS-StartNonInteractiveCommand", params={"command": ["true"]})
+        c = ssmtest.Client(r)
+        c.open()
+        hreq = c.recv(timeout=5)
+        c.ack(hreq)  # acked, but never answered
+        m = c.recv_until(lambda m: m["type"] == "channel_closed", timeout=5)
+        out = json.loads(m["payload"])["Output"]
+        check(out == "Handshake timed out. Please ensure that you have the latest version of the "
+                     "session manager plugin.", out)
+        check(not sim.records(event="behaviour_start"), "behaviour never started")
+        check(not sim.records(event="process_start"), "no process")
+
+
 if __name__ == "__main__":
     ssmtest.main([test_noninteractive_handshake_matches_fixture_shape, test_separate_output_stream_and_old_client_warning,
                   test_failed_action_ends_session_with_reason, test_signal_byte_interrupts_command,
-                  test_handshake_shell_flag])
+                  test_handshake_shell_flag, test_handshake_timeout_ends_session])
