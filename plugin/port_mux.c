@@ -156,7 +156,12 @@ static void conn_read(mux_conn *c)
     size_t want = room < sizeof(buf) ? room : sizeof(buf);
     ssize_t r = recv(port_fd_fd(c->f), buf, want, 0);
     if (r > 0) {
-        ssm_smux_write(mx->smux, c->sid, buf, (size_t)r);
+        /* One read (<= 16 KiB) is one PSH frame and write_space() counted its
+         * header, so it always fits; anything else would lose bytes. */
+        if (ssm_smux_write(mx->smux, c->sid, buf, (size_t)r) != (long)r) {
+            mux_fail(mx, "smux output queue refused local data");
+            return;
+        }
         flush_out(mx);
         return;
     }
@@ -337,9 +342,11 @@ static int mux_on_payload(void *state, uint32_t type, const uint8_t *p, size_t n
     mx->in_payload = true;
     int rc = ssm_smux_feed(mx->smux, p, n, session_now_ms());
     mx->in_payload = false;
-    if (rc == SSM_SMUX_NOT_READY || rc == SSM_SMUX_E2BIG) {
-        /* E2BIG cannot happen with <= 64 KiB payloads; treat it as a stall
-         * rather than dropping bytes. */
+    if (rc == SSM_SMUX_E2BIG) { /* payloads are far below the 64 KiB minimum ring */
+        mux_fail(mx, "payload larger than the smux receive buffer");
+        return SSM_DELIVER_OK;
+    }
+    if (rc == SSM_SMUX_NOT_READY) {
         mx->deliver_blocked = true;
         mx->blocked_len = n;
         return SSM_DELIVER_NOT_READY;
