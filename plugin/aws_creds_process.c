@@ -1,6 +1,8 @@
 /* credential_process: run a command, read its JSON from stdout (bounded,
  * time-limited), parse Version 1 credentials. stdin and stderr are the
- * plugin's own, as in the SDKs (the command may prompt, e.g. for MFA). */
+ * plugin's own, as in the SDKs (the command may prompt, e.g. for MFA). On
+ * timeout only the shell we started is killed, as the Go SDK does; it stays
+ * in our process group so it can still use the terminal. */
 #include "aws_creds.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -102,11 +105,17 @@ int aws_creds_process_run(const char *cmd, unsigned timeout_s, time_t now,
     }
     if (pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
-        long maxfd = sysconf(_SC_OPEN_MAX);
-        if (maxfd < 0 || maxfd > 65536)
-            maxfd = 65536;
-        for (int fd = 3; fd < maxfd; fd++) /* sockets and ttys stay ours */
-            close(fd);
+        /* Sockets and other descriptors stay ours. */
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+#endif
+        {
+            long maxfd = sysconf(_SC_OPEN_MAX);
+            if (maxfd < 0 || maxfd > 65536)
+                maxfd = 65536;
+            for (int fd = 3; fd < maxfd; fd++)
+                close(fd);
+        }
         signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);

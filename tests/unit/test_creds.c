@@ -160,7 +160,8 @@ static void test_credential_process(void **st)
                              "\"SecretAccessKey\":\"s\",\"Expiration\":\"2024-01-01T00:00:00Z\"}'\n", 0700);
     write_file("v2.sh", "#!/bin/sh\necho '{\"Version\":2,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}'\n", 0700);
     write_file("fail.sh", "#!/bin/sh\necho '{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\"}'\nexit 3\n", 0700);
-    write_file("slow.sh", "#!/bin/sh\nexec sleep 30\n", 0700);
+    /* The orphaned sleep must not hold the test's stdout/stderr open. */
+    write_file("slow.sh", "#!/bin/sh\nexec sleep 30 >/dev/null 2>&1\n", 0700);
     write_file("huge.sh", "#!/bin/sh\nhead -c 200000 /dev/zero\n", 0700);
     write_file("junk.sh", "#!/bin/sh\necho 'not json'\n", 0700);
     char cfg[2048];
