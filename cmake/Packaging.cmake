@@ -72,6 +72,9 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "AWS Systems Manager Session Manager plugin for the AWS CLI (C implementation)")
 set(CPACK_PACKAGE_DESCRIPTION
     "Drop-in replacement for the session-manager-plugin program that `aws ssm start-session` runs.\nIt carries interactive shells, commands and port forwarding over the Session Manager\nwebsocket data channel. Installs /usr/local/sessionmanagerplugin/bin/session-manager-plugin\nlike the official package, with a /usr/local/bin symlink.")
+if(SSM_STATIC)
+  string(APPEND CPACK_PACKAGE_DESCRIPTION "\nThis build is statically linked: it needs no shared libraries.")
+endif()
 set(CPACK_RESOURCE_FILE_LICENSE "${PROJECT_SOURCE_DIR}/LICENSE")
 # Absolute destinations (the links) must land in the staging root, never on
 # the build machine: DESTDIR staging keeps CMAKE_INSTALL_PREFIX as it is.
@@ -89,6 +92,8 @@ if(SSM_DPKG_SHLIBDEPS)
 elseif(NOT SSM_STATIC)
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libwebsockets17, libssl3, libcjson1, libuuid1")
 endif()
+# TLS to AWS needs the system's CA store (OpenSSL's default paths, /usr/lib/ssl).
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
 # The official package makes its /usr/local/bin link in postinst and deletes it
 # in postrm; when it is upgraded to this one its old postrm runs after our files
 # are unpacked and removes our link, so our postinst puts it back.
