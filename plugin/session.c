@@ -500,7 +500,10 @@ static void on_resumed(ssm_session *s, int status, const char *token, const char
     if (s->ending)
         return;
     if (status < 0) {
-        connection_failed(s, why ? why : "ResumeSession failed");
+        /* The token may well still be good (the service only drops the
+         * socket): dial with it; a refused dial counts as the failure. */
+        LOGW("ResumeSession failed (%s); reconnecting with the current token", why ? why : "?");
+        start_connect(s);
         return;
     }
     if (!token || !*token) {

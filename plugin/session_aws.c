@@ -1,38 +1,138 @@
-/* Seam between the session and the AWS API module (plugin/aws_api.h):
- * upgrade signing, ResumeSession, TerminateSession. Until that module is
- * linked in, these are no-ops that log: unsigned upgrades, reconnects reuse
- * the current token, and TerminateSession is skipped. */
+/* Seam between the session and the AWS API module (aws_api.h): upgrade
+ * signing, ResumeSession, TerminateSession. Each call carries its own small
+ * closure so overlapping calls cannot clobber each other. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws_api.h"
 #include "log.h"
 #include "session_priv.h"
 
+typedef struct aws_call {
+    ssm_session *s;
+    void (*headers_done)(ssm_session *s, const char *headers);
+    void (*resume_done)(ssm_session *s, int status, const char *token, const char *url,
+                        const char *why);
+    void (*terminate_done)(ssm_session *s);
+} aws_call;
+
+static aws_call *call_new(ssm_session *s)
+{
+    aws_call *c = calloc(1, sizeof *c);
+    if (c)
+        c->s = s;
+    return c;
+}
+
 int sess_aws_init(ssm_session *s)
 {
-    s->aws = NULL;
-    return 0;
+    aws_ctx_config cfg = {
+        .region = s->args->region,
+        .profile = s->args->profile,
+        .ssm_endpoint = s->args->endpoint,
+    };
+    s->aws = aws_ctx_new(s->ctx, &cfg);
+    return s->aws ? 0 : -1;
 }
 
 void sess_aws_free(ssm_session *s)
 {
-    (void)s;
+    if (s->aws)
+        aws_ctx_free(s->aws); /* cancels in-flight calls: their callbacks never run */
+    s->aws = NULL;
+}
+
+static void on_ws_auth(void *user, const aws_ws_auth *auth)
+{
+    aws_call *c = user;
+    char hdr[2048];
+    const char *h = NULL;
+    if (auth) {
+        int n = snprintf(hdr, sizeof hdr, "Authorization: %s\r\nX-Amz-Date: %s\r\n%s%s%s",
+                         auth->authorization, auth->amz_date,
+                         auth->security_token ? "X-Amz-Security-Token: " : "",
+                         auth->security_token ? auth->security_token : "",
+                         auth->security_token ? "\r\n" : "");
+        if (n > 0 && (size_t)n < sizeof hdr)
+            h = hdr;
+        else
+            LOGW("signed upgrade headers too long; connecting unsigned");
+    } else {
+        LOGI("websocket upgrade goes out unsigned");
+    }
+    c->headers_done(c->s, h);
+    OPENSSL_cleanse(hdr, sizeof hdr);
+    free(c);
 }
 
 void sess_aws_upgrade_headers(ssm_session *s, const char *url,
                               void (*done)(ssm_session *s, const char *headers))
 {
-    (void)url;
-    done(s, NULL);
+    aws_call *c = s->aws ? call_new(s) : NULL;
+    if (!c) {
+        done(s, NULL);
+        return;
+    }
+    c->headers_done = done;
+    if (aws_ws_prepare(s->aws, url, on_ws_auth, c) < 0) {
+        free(c);
+        done(s, NULL);
+    }
+}
+
+static void on_resume(void *user, const aws_api_error *err, const char *token,
+                      const char *stream_url)
+{
+    aws_call *c = user;
+    if (err && err->status != 0) {
+        LOGW("ResumeSession failed: %s", err->text ? err->text : "error");
+        c->resume_done(c->s, -1, NULL, NULL, err->text ? err->text : "ResumeSession failed");
+    } else {
+        c->resume_done(c->s, 0, token, stream_url, NULL);
+    }
+    free(c);
 }
 
 void sess_aws_resume(ssm_session *s, void (*done)(ssm_session *s, int status, const char *token,
                                                   const char *url, const char *why))
 {
-    LOGI("ResumeSession not available in this build; reconnecting with the current token");
-    done(s, 0, s->token, NULL, NULL);
+    aws_call *c = s->aws ? call_new(s) : NULL;
+    if (!c) {
+        done(s, -1, NULL, NULL, "ResumeSession is not available");
+        return;
+    }
+    c->resume_done = done;
+    /* Fresh credentials for each resume (PROTOCOL-NEWEST.md §3.3). */
+    aws_creds_invalidate(s->aws);
+    if (aws_resume_session(s->aws, s->args->session_id, on_resume, c) < 0) {
+        free(c);
+        done(s, -1, NULL, NULL, "cannot call ResumeSession");
+    }
+}
+
+static void on_terminate(void *user, const aws_api_error *err)
+{
+    aws_call *c = user;
+    if (err && err->status != 0)
+        LOGW("TerminateSession failed: %s", err->text ? err->text : "error");
+    else
+        LOGI("TerminateSession done");
+    if (c->terminate_done)
+        c->terminate_done(c->s);
+    free(c);
 }
 
 void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s))
 {
-    LOGI("TerminateSession not available in this build; skipped");
-    if (done)
-        done(s);
+    aws_call *c = s->aws ? call_new(s) : NULL;
+    if (!c || aws_terminate_session(s->aws, s->args->session_id, on_terminate, c) < 0) {
+        LOGW("cannot call TerminateSession");
+        free(c);
+        if (done)
+            done(s);
+        return;
+    }
+    c->terminate_done = done;
 }

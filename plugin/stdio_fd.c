@@ -88,6 +88,16 @@ static void maybe_drained(void)
     }
 }
 
+/* lws clears POLLOUT on a raw file after its WRITEABLE callback returns,
+ * so a re-arm from inside the callback is lost: re-arm from a timer. */
+static lws_sorted_usec_list_t sul_out_rearm;
+
+static void out_rearm(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    out_kick();
+}
+
 static void on_writeable_out(void)
 {
     /* Drain as much as the fd takes now; stop at EAGAIN. */
@@ -103,7 +113,8 @@ static void on_writeable_out(void)
         if (w == 0)
             break;
     }
-    out_kick();
+    if (ring_len && out_wsi)
+        lws_sul_schedule(lws_get_context(out_wsi), 0, &sul_out_rearm, out_rearm, 1);
     maybe_drained();
 }
 
@@ -153,6 +164,8 @@ static int stdio_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, 
     case LWS_CALLBACK_RAW_RX_FILE:
         if (wsi == in_wsi)
             on_readable_in();
+        else
+            lws_rx_flow_control(wsi, 0);
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
         if (wsi == out_wsi)
@@ -199,6 +212,9 @@ int ssm_stdout_init(struct lws_vhost *vh, size_t cap)
             close(fd.filefd);
         LOGW("cannot adopt stdout into the loop; writing it blocking");
         ssm_stdio_restore();
+    } else {
+        /* Only POLLOUT matters here; a tty stdout is readable too. */
+        lws_rx_flow_control(out_wsi, 0);
     }
     return 0;
 }

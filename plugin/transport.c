@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,15 @@ void ssm_transport_config_from_env(ssm_transport_config *cfg)
     cfg->ca_file = (v && *v) ? v : NULL;
 }
 
+/* The OpenDataChannel text holds the token, the headers a signature. */
+static void wipe_free(char *p)
+{
+    if (p) {
+        OPENSSL_cleanse(p, strlen(p));
+        free(p);
+    }
+}
+
 /* ---- lws glue ---- */
 
 static void set_why(ssm_transport *t, const char *what)
@@ -229,7 +239,9 @@ static int on_writeable(ssm_transport *t, struct lws *wsi)
             return -1;
         }
         memcpy(body, t->open_msg, n);
-        if (lws_write(wsi, body, n, LWS_WRITE_TEXT) < (int)n) {
+        int w = lws_write(wsi, body, n, LWS_WRITE_TEXT);
+        OPENSSL_cleanse(body, n); /* the token */
+        if (w < (int)n) {
             set_why(t, "websocket write failed");
             return -1;
         }
@@ -436,8 +448,8 @@ void ssm_transport_free(ssm_transport *t)
         lws_set_opaque_user_data(t->wsi, NULL);
     free(t->tx);
     free(t->rx);
-    free(t->open_msg);
-    free(t->headers);
+    wipe_free(t->open_msg);
+    wipe_free(t->headers);
     free(t->url_copy);
     free(t);
 }
@@ -477,8 +489,8 @@ int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_ms
         *err = "already connected";
         return -1;
     }
-    free(t->open_msg);
-    free(t->headers);
+    wipe_free(t->open_msg);
+    wipe_free(t->headers);
     free(t->url_copy);
     t->open_msg = strdup(open_msg);
     t->headers = headers && *headers ? strdup(headers) : NULL;
