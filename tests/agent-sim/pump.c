@@ -16,10 +16,8 @@ static void finish(struct sim_pump *p)
     if (p->eof)
         return;
     p->eof = 1;
-    if (p->watching) {
-        sim_fd_unwatch(p->s, p->fd);
-        p->watching = 0;
-    }
+    sim_fd_unwatch(p->s, p->fd); /* also frees the slot after a hang-up */
+    p->watching = 0;
     if (p->on_eof)
         p->on_eof(p, p->user);
 }
@@ -158,7 +156,7 @@ void sim_pump_want_pollout(struct sim_pump *p)
 
 void sim_pump_stop(struct sim_pump *p)
 {
-    if (p->watching)
+    if (p->s)
         sim_fd_unwatch(p->s, p->fd);
     p->watching = 0;
     p->eof = 1;
