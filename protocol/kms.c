@@ -57,7 +57,8 @@ int ssm_kms_gcm_seal(const uint8_t key[SSM_KMS_KEY_LEN], const uint8_t nonce[SSM
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (!c)
         return rc;
-    memmove(out + SSM_KMS_NONCE_LEN, pt, n); /* allows pt inside out */
+    if (n)
+        memmove(out + SSM_KMS_NONCE_LEN, pt, n); /* allows pt inside out */
     memcpy(out, nonce, SSM_KMS_NONCE_LEN);
     uint8_t *body = out + SSM_KMS_NONCE_LEN;
     if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
