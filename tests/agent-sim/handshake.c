@@ -90,6 +90,31 @@ static const char *check_actions(const cJSON *root, char *err, size_t cap)
     return saw_type ? NULL : "HandshakeResponse did not process SessionType";
 }
 
+static void complete_handshake(sim_session *s, void *user)
+{
+    (void)user;
+    if (s->state != ST_HANDSHAKE)
+        return;
+    char msg[256] = "";
+    if (strcmp(s->beh->session_type, "NonInteractiveCommands") == 0 &&
+        strcmp(sim_param(s, "separateOutputStream", "false"), "true") == 0 &&
+        version_cmp(s->client_version, "1.2.295") <= 0)
+        snprintf(msg, sizeof msg, "%s", SEPARATE_OUTPUT_WARNING);
+    cJSON *done = cJSON_CreateObject();
+    cJSON_AddNumberToObject(done, "HandshakeTimeToComplete", (double)(sim_now_ms() - s->hs_start_ms) * 1e6);
+    cJSON_AddStringToObject(done, "CustomerMessage", msg);
+    char *out = cJSON_PrintUnformatted(done);
+    cJSON_Delete(done);
+    if (out == NULL || sim_rel_send(s, SSM_PT_HANDSHAKE_COMPLETE, (const uint8_t *)out, strlen(out)) != 0) {
+        cJSON_free(out);
+        sim_session_end(s, "agent-sim: could not send HandshakeComplete");
+        return;
+    }
+    record_text(s, "handshake_complete", out, NULL);
+    cJSON_free(out);
+    sim_behaviour_start(s);
+}
+
 int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
 {
     (void)ptype;
@@ -110,24 +135,10 @@ int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, siz
         sim_session_end(s, err);
         return 1;
     }
-    char msg[256] = "";
-    if (strcmp(s->beh->session_type, "NonInteractiveCommands") == 0 &&
-        strcmp(sim_param(s, "separateOutputStream", "false"), "true") == 0 &&
-        version_cmp(s->client_version, "1.2.295") <= 0)
-        snprintf(msg, sizeof msg, "%s", SEPARATE_OUTPUT_WARNING);
-    cJSON *done = cJSON_CreateObject();
-    cJSON_AddNumberToObject(done, "HandshakeTimeToComplete", (double)(sim_now_ms() - s->hs_start_ms) * 1e6);
-    cJSON_AddStringToObject(done, "CustomerMessage", msg);
-    char *out = cJSON_PrintUnformatted(done);
-    cJSON_Delete(done);
-    if (out == NULL || sim_rel_send(s, SSM_PT_HANDSHAKE_COMPLETE, (const uint8_t *)out, strlen(out)) != 0) {
-        cJSON_free(out);
-        sim_session_end(s, "agent-sim: could not send HandshakeComplete");
-        return 1;
-    }
-    record_text(s, "handshake_complete", out, NULL);
-    cJSON_free(out);
-    sim_behaviour_start(s);
+    /* Complete on the next loop turn so the ack of the response goes out
+     * first, as the agent's separate handshake goroutine usually does. */
+    if (sim_timer_after(s, 0, complete_handshake, NULL) < 0)
+        complete_handshake(s, NULL);
     return 1;
 }
 

@@ -35,6 +35,28 @@ void sim_record_close(void)
     g_rec = NULL;
 }
 
+/* cJSON copies string bytes verbatim; peer-controlled text (ids, handshake
+ * JSON) could make a line invalid UTF-8. Replace bad bytes with '?'. */
+static void sanitize_utf8(char *t)
+{
+    unsigned char *p = (unsigned char *)t;
+    while (*p) {
+        size_t need = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : 4;
+        if (need == 0) {
+            p++;
+            continue;
+        }
+        size_t ok = need < 4 && *p >= 0xC2;
+        for (size_t i = 1; ok && i <= need; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
 static void write_line(const char *sid, const char *event, cJSON *fields)
 {
     if (g_rec == NULL) {
@@ -60,6 +82,7 @@ static void write_line(const char *sid, const char *event, cJSON *fields)
     }
     char *txt = cJSON_PrintUnformatted(o);
     if (txt) {
+        sanitize_utf8(txt);
         fputs(txt, g_rec);
         fputc('\n', g_rec);
         fflush(g_rec);

@@ -107,6 +107,9 @@ def test_separate_output_stream_and_old_client_warning():
         s = ssmtest.Stream(c)
         s.expected = 1
         s.pump(lambda s: s.closed is not None)
+        done_at = next(i for i, m in enumerate(c.received) if m["payload_type"] == ssmtest.PT_HS_COMPLETE)
+        ack_at = next(i for i, m in enumerate(c.received) if m["type"] == "acknowledge")
+        check(ack_at < done_at, "the response is acked before HandshakeComplete (fixture order)")
         comp = json.loads(next(m for m in s.messages if m["payload_type"] == 7)["payload"])
         check(comp["CustomerMessage"].startswith("Please update session manager plugin version"), comp)
         check(bytes(s.data[ssmtest.PT_OUTPUT]) == b"out\n", bytes(s.data[1]))

@@ -72,6 +72,15 @@ def test_bad_open_data_channel_variants():
                 raise ssmtest.TestFailure(f"accepted {odc!r}")
             except wsclient.ConnectionClosed as e:
                 check(e.code == 1008, e.code)
+        # Invalid UTF-8 inside JSON strings must not corrupt the record.
+        ws = wsclient.WebSocket(r["StreamUrl"], timeout=5)
+        ws.send_text(b'{"MessageSchemaVersion":"1.0","RequestId":"\xff\xc3(","TokenValue":"x","ClientId":"\xe2\x82"}')
+        try:
+            ws.recv(timeout=5)
+        except wsclient.ConnectionClosed:
+            pass
+        ids = [x["RequestId"] for x in sim.records(event="open_data_channel") if x.get("RequestId")]
+        check("??(" in ids, ids)
         ws = wsclient.WebSocket(r["StreamUrl"].replace(r["SessionId"], "sim-unknown"), timeout=5)
         ws.send_text(json.dumps({"MessageSchemaVersion": "1.0", "TokenValue": r["TokenValue"]}))
         try:
