@@ -49,7 +49,8 @@ typedef struct pf {
     pstream single;   /* basic / stdio destination */
     int dest_eof_end; /* stdio: end the session once out drained */
     int reads_paused;
-    int ka_timer;
+    int ka_timer, ka_check_timer;
+    uint64_t frames_at_check;
     int ending;
 } pf;
 
@@ -268,6 +269,25 @@ static void ka_fire(sim_session *s, void *user)
     p->ka_timer = sim_timer_after(p->s, 10000, ka_fire, p);
 }
 
+/* smux's dead-session check: no frame at all from the client in 30 s closes
+ * the smux session, which ends the agent's port session. */
+static void ka_check(sim_session *s, void *user)
+{
+    pf *p = user;
+    (void)s;
+    p->ka_check_timer = -1;
+    if (p->ending)
+        return;
+    if (p->srv.frames_in == p->frames_at_check) {
+        sim_record(p->s, "port_smux_timeout", NULL);
+        p->ending = 1;
+        sim_session_end(p->s, "");
+        return;
+    }
+    p->frames_at_check = p->srv.frames_in;
+    p->ka_check_timer = sim_timer_after(p->s, 30000, ka_check, p);
+}
+
 /* ---- behaviour ------------------------------------------------------------ */
 
 static cJSON *pf_properties(sim_session *s)
@@ -303,6 +323,7 @@ static int start_common(sim_session *s, void **state, enum pf_mode mode)
     p->s = s;
     p->mode = mode;
     p->ka_timer = -1;
+    p->ka_check_timer = -1;
     p->single.pf = p;
     *state = p;
     static const smuxs_ops ops = {.on_syn = on_syn, .on_data = on_data, .on_fin = on_fin};
@@ -313,8 +334,10 @@ static int start_common(sim_session *s, void **state, enum pf_mode mode)
     /* Agents up to 3.1.1511.0 always send NOPs; newer ones stop for clients
      * newer than 1.2.331.0 (so the service idle timeout works). */
     if (mode == PF_MUX && (ssm_version_cmp(sim_agent_version(s), SSM_AGENT_GATE_SMUX_NO_KEEPALIVE) <= 0 ||
-                           ssm_version_cmp(sim_client_version(s), "1.2.331.0") <= 0))
+                           ssm_version_cmp(sim_client_version(s), "1.2.331.0") <= 0)) {
         p->ka_timer = sim_timer_after(s, 10000, ka_fire, p);
+        p->ka_check_timer = sim_timer_after(s, 30000, ka_check, p);
+    }
     if (mode == PF_STDIO && stream_dial(&p->single) != 0) {
         sim_session_end(s, "Unable to connect to the destination port");
         return 0;
@@ -420,6 +443,8 @@ static void pf_on_close(sim_session *s, void *state)
     pq_free(&p->single.to_dest);
     if (p->ka_timer >= 0)
         sim_timer_cancel(p->s, p->ka_timer);
+    if (p->ka_check_timer >= 0)
+        sim_timer_cancel(p->s, p->ka_check_timer);
     smuxs_free(&p->srv);
     pq_free(&p->out);
     free(p);

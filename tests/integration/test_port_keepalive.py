@@ -25,6 +25,7 @@ def test_keepalive_gate():
         nops_new = len(new_sim.records("port_smux_nop", new.sid))
         T.check(nops_old >= int(WAIT_S // 10), f"old agent: {nops_old} NOP payloads in {WAIT_S}s")
         T.check(nops_new == 0, f"new agent: {nops_new} NOP payloads, want none")
+        T.check(not old_sim.records("port_smux_timeout"), "old agent's smux dead-session check fired")
         for pp, port in ((old, old_port), (new, new_port)):
             T.check(pp.p.poll() is None, "plugin exited while idle")
             with socket.create_connection(("127.0.0.1", port)) as c:
