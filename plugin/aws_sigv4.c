@@ -1,7 +1,7 @@
 /* SigV4 header signing, matching the Go SDKs the official plugin uses:
  * canonical URI = the raw path percent-encoded once more; canonical query =
  * the raw query form-decoded ('+' is a space) then strictly re-encoded and
- * stably sorted by key; canonical headers lowercased, trimmed, inner spaces
+ * sorted by key, then value; canonical headers lowercased, trimmed, inner spaces
  * collapsed, duplicates joined with ','. */
 #include "aws_sigv4.h"
 
@@ -127,11 +127,15 @@ typedef struct qpair {
 
 static int qpair_cmp(const void *a, const void *b)
 {
+    /* By encoded key, then encoded value (the Go SDKs sort each key's values
+     * too); identical pairs keep their order. */
     const qpair *x = a, *y = b;
     int c = strcmp(x->k, y->k);
+    if (!c)
+        c = strcmp(x->v, y->v);
     if (c)
         return c;
-    return x->order < y->order ? -1 : x->order > y->order; /* stable: Go keeps value order */
+    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 char *aws_sigv4_canonical_query(const char *raw_query)
