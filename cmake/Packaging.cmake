@@ -3,13 +3,13 @@
 # `cmake --install` puts the binary in <prefix>/bin (plugin/CMakeLists.txt), the
 # man page in <prefix>/share/man/man1 and the license in
 # <prefix>/share/doc/session-manager-plugin. With SSM_DEB_LAYOUT=ON (what
-# scripts/package uses) the install also carries what the official package puts
-# outside its prefix: a /usr/local/bin symlink so the AWS CLI finds the plugin on
-# PATH, a man page link where man(1) looks, and the Debian copyright file.
+# scripts/package uses) the install adds the Debian copyright file and the
+# package gets maintainer scripts that link the plugin into /usr/local/bin (so
+# the AWS CLI finds it on PATH) and the man page where man(1) looks.
 
 include(GNUInstallDirs)
 
-option(SSM_DEB_LAYOUT "Also install the PATH/man links and the Debian copyright file (for the .deb)" OFF)
+option(SSM_DEB_LAYOUT "Debian copyright file and PATH/man link maintainer scripts (for the .deb)" OFF)
 set(SSM_DEB_BIN_LINK_DIR "/usr/local/bin" CACHE PATH "Where SSM_DEB_LAYOUT puts the PATH symlink")
 set(SSM_DEB_MAN_LINK_DIR "/usr/local/share/man/man1" CACHE PATH "Where SSM_DEB_LAYOUT puts the man page link")
 
@@ -40,26 +40,20 @@ get_filename_component(SSM_MAN_NAME "${SSM_MAN_BUILT}" NAME)
 install(FILES "${SSM_MAN_BUILT}" DESTINATION "${SSM_MAN_DEST}")
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${SSM_DOC_DEST}")
 
-# ---- links outside the prefix (Debian layout only) ---------------------------
+# ---- outside the prefix (Debian layout only) --------------------------------
 if(SSM_DEB_LAYOUT)
   if(NOT IS_ABSOLUTE "${CMAKE_INSTALL_PREFIX}")
     message(FATAL_ERROR "SSM_DEB_LAYOUT needs an absolute CMAKE_INSTALL_PREFIX")
   endif()
-  # Relative links, so the tree also resolves inside a dpkg -x root.
+  install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "/usr/share/doc/${SSM_PKG_NAME}"
+          RENAME copyright)
+  # Relative link targets, so the links also resolve inside a dpkg -x root.
   file(RELATIVE_PATH SSM_BIN_LINK_TARGET "${SSM_DEB_BIN_LINK_DIR}"
        "${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/${SSM_PKG_NAME}")
   file(RELATIVE_PATH SSM_MAN_LINK_TARGET "${SSM_DEB_MAN_LINK_DIR}"
        "${CMAKE_INSTALL_PREFIX}/${SSM_MAN_DEST}/${SSM_MAN_NAME}")
-  set(SSM_LINKS_DIR "${CMAKE_BINARY_DIR}/deb-links")
-  file(MAKE_DIRECTORY "${SSM_LINKS_DIR}")
-  file(REMOVE "${SSM_LINKS_DIR}/${SSM_PKG_NAME}" "${SSM_LINKS_DIR}/${SSM_MAN_NAME}")
-  file(CREATE_LINK "${SSM_BIN_LINK_TARGET}" "${SSM_LINKS_DIR}/${SSM_PKG_NAME}" SYMBOLIC)
-  file(CREATE_LINK "${SSM_MAN_LINK_TARGET}" "${SSM_LINKS_DIR}/${SSM_MAN_NAME}" SYMBOLIC)
-  # install(FILES) copies a symlink as a symlink.
-  install(FILES "${SSM_LINKS_DIR}/${SSM_PKG_NAME}" DESTINATION "${SSM_DEB_BIN_LINK_DIR}")
-  install(FILES "${SSM_LINKS_DIR}/${SSM_MAN_NAME}" DESTINATION "${SSM_DEB_MAN_LINK_DIR}")
-  install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "/usr/share/doc/${SSM_PKG_NAME}"
-          RENAME copyright)
+  set(SSM_BIN_LINK "${SSM_DEB_BIN_LINK_DIR}/${SSM_PKG_NAME}")
+  set(SSM_MAN_LINK "${SSM_DEB_MAN_LINK_DIR}/${SSM_MAN_NAME}")
 endif()
 
 # ---- CPack: one DEB package ---------------------------------------------------
@@ -94,23 +88,59 @@ elseif(NOT SSM_STATIC)
 endif()
 # TLS to AWS needs the system's CA store (OpenSSL's default paths, /usr/lib/ssl).
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
-# The official package makes its /usr/local/bin link in postinst and deletes it
-# in postrm; when it is upgraded to this one its old postrm runs after our files
-# are unpacked and removes our link, so our postinst puts it back.
+# The PATH and man links are made by postinst and removed by prerm, as the
+# official package does, instead of being shipped: a package that ships
+# /usr/local/bin/x also lists /usr/local/bin, and dpkg would delete that
+# directory (made by base-files, owned by nobody) on removal when it is empty.
+# postinst also repairs the link after an upgrade from the official package,
+# whose old postrm deletes it after our files are unpacked.
 if(SSM_DEB_LAYOUT)
-  set(SSM_POSTINST "${CMAKE_BINARY_DIR}/deb-scripts/postinst")
-  file(WRITE "${SSM_POSTINST}"
+  set(SSM_DEB_SCRIPTS "${CMAKE_BINARY_DIR}/deb-scripts")
+  file(WRITE "${SSM_DEB_SCRIPTS}/postinst"
 "#!/bin/sh
+# Put session-manager-plugin on PATH and its man page where man(1) looks.
 set -e
-# Restore the PATH link if an older package's maintainer script removed it.
-if [ \"$1\" = configure ] && [ ! -e '${SSM_DEB_BIN_LINK_DIR}/${SSM_PKG_NAME}' ] && [ ! -L '${SSM_DEB_BIN_LINK_DIR}/${SSM_PKG_NAME}' ]; then
-    ln -s '${SSM_BIN_LINK_TARGET}' '${SSM_DEB_BIN_LINK_DIR}/${SSM_PKG_NAME}'
-fi
+link() {
+    if [ -L \"$2\" ] && [ \"$(readlink \"$2\")\" = \"$1\" ]; then
+        return 0
+    fi
+    # A stale link or another copy: replace it, as the official package does.
+    if [ -e \"$2\" ] || [ -L \"$2\" ]; then
+        rm -f \"$2\"
+    fi
+    mkdir -p \"$(dirname \"$2\")\"
+    ln -s \"$1\" \"$2\"
+}
+case \"$1\" in
+configure|abort-upgrade|abort-remove|abort-deconfigure)
+    link '${SSM_BIN_LINK_TARGET}' '${SSM_BIN_LINK}'
+    link '${SSM_MAN_LINK_TARGET}' '${SSM_MAN_LINK}'
+    ;;
+esac
 exit 0
 ")
-  file(CHMOD "${SSM_POSTINST}" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
-       GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
-  set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${SSM_POSTINST}")
+  file(WRITE "${SSM_DEB_SCRIPTS}/prerm"
+"#!/bin/sh
+# Remove the links postinst made, and only those (an upgrade keeps them).
+set -e
+unlink_ours() {
+    if [ -L \"$2\" ] && [ \"$(readlink \"$2\")\" = \"$1\" ]; then
+        rm -f \"$2\"
+    fi
+}
+case \"$1\" in
+remove|deconfigure)
+    unlink_ours '${SSM_BIN_LINK_TARGET}' '${SSM_BIN_LINK}'
+    unlink_ours '${SSM_MAN_LINK_TARGET}' '${SSM_MAN_LINK}'
+    ;;
+esac
+exit 0
+")
+  foreach(script postinst prerm)
+    file(CHMOD "${SSM_DEB_SCRIPTS}/${script}" PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+         GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  endforeach()
+  set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${SSM_DEB_SCRIPTS}/postinst;${SSM_DEB_SCRIPTS}/prerm")
   set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 endif()
 

@@ -1,7 +1,8 @@
 """Packaging: `cmake --install` layout, and the .deb from scripts/package
 checked with dpkg-deb -I/-c, unpacked with dpkg -x into a throwaway root (never
-dpkg -i), its layout and links resolved inside that root, and the packaged
-binary run against agent-sim. Builds the package in a temporary directory."""
+dpkg -i), its maintainer scripts run with their paths moved into that root, the
+links resolved there, and the packaged binary run against agent-sim. Builds the
+package in a temporary directory."""
 import gzip
 import os
 import re
@@ -21,6 +22,8 @@ PATH_LINK = "/usr/local/bin/session-manager-plugin"
 MAN = PREFIX + "/share/man/man1/session-manager-plugin.1.gz"
 MAN_LINK = "/usr/local/share/man/man1/session-manager-plugin.1.gz"
 COPYRIGHT = "/usr/share/doc/session-manager-plugin/copyright"
+INSTALLED_TEXT = ("\nThe Session Manager plugin was installed successfully. "
+                  "Use the AWS CLI to start a session.\n\n")
 
 _work = tempfile.mkdtemp(prefix="ssm-package-")
 _deb = []
@@ -36,14 +39,17 @@ def plugin_version():
     return run([ssmtest.plugin_path(), "--version"]).strip()
 
 
+def build_package(build_dir, *args):
+    """Runs scripts/package; returns the .deb path it prints last."""
+    out = run([os.path.join(SRC, "scripts", "package"), *args, "--build-dir", build_dir])
+    path = out.strip().splitlines()[-1]
+    check(path.endswith(".deb") and os.path.isfile(path), f"last line is not a .deb: {path!r}")
+    return path
+
+
 def deb():
-    """Builds the package once with scripts/package; returns its path."""
     if not _deb:
-        out = run([os.path.join(SRC, "scripts", "package"), "--build-dir",
-                   os.path.join(_work, "build")])
-        path = out.strip().splitlines()[-1]
-        check(path.endswith(".deb") and os.path.isfile(path), f"last line is not a .deb: {path!r}")
-        _deb.append(path)
+        _deb.append(build_package(os.path.join(_work, "build")))
     return _deb[0]
 
 
@@ -52,6 +58,25 @@ def unpacked():
     root = os.path.join(_work, "root")
     if not os.path.isdir(root):
         run(["dpkg", "-x", deb(), root])
+    return root
+
+
+def maint(script, action, root):
+    """Runs a maintainer script with every /usr/local/ path moved under root."""
+    ctl = os.path.join(_work, "control")
+    if not os.path.isdir(ctl):
+        run(["dpkg-deb", "-e", deb(), ctl])
+    with open(os.path.join(ctl, script)) as f:
+        text = f.read()
+    check("'/usr/local/" in text, f"{script} names no /usr/local path:\n{text}")
+    run(["sh", "-c", text.replace("'/usr/local/", "'" + root + "/usr/local/"), script, action])
+
+
+def installed():
+    """unpacked() after postinst configure: the tree dpkg -i would leave."""
+    root = unpacked()
+    if not os.path.lexists(root + PATH_LINK):
+        maint("postinst", "configure", root)
     return root
 
 
@@ -79,12 +104,21 @@ def control_fields(path):
     return fields
 
 
+def listing(path):
+    """dpkg-deb -c as {path: (mode, owner)}."""
+    entries = {}
+    for line in run(["dpkg-deb", "-c", path]).splitlines():
+        parts = line.split(None, 5)
+        name = parts[5].split(" -> ")[0].lstrip(".").rstrip("/") or "/"
+        entries[name] = (parts[0], parts[1])
+    return entries
+
+
 def test_cmake_install_layout():
     # The ctest build dir is two levels above the plugin binary.
     bdir = os.path.dirname(os.path.dirname(os.path.abspath(ssmtest.plugin_path())))
     dest = os.path.join(_work, "destdir")
-    env = dict(os.environ, DESTDIR=dest)
-    run(["cmake", "--install", bdir, "--prefix", "/opt/smp"], env=env)
+    run(["cmake", "--install", bdir, "--prefix", "/opt/smp"], env=dict(os.environ, DESTDIR=dest))
     root = dest + "/opt/smp"
     exe = root + "/bin/session-manager-plugin"
     check(os.access(exe, os.X_OK), "binary installed executable in <prefix>/bin")
@@ -104,7 +138,8 @@ def test_cmake_install_layout():
 def test_man_page_renders_cleanly():
     groff = shutil.which("groff")
     check(groff is not None, "groff not found")
-    r = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-rHY=0", "-P-cbou", os.path.join(SRC, "docs", "session-manager-plugin.1")],
+    r = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-rHY=0", "-P-cbou",
+                        os.path.join(SRC, "docs", "session-manager-plugin.1")],
                        capture_output=True, text=True, timeout=60)
     check(r.returncode == 0 and not r.stderr.strip(), f"groff warnings: {r.stderr}")
     for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "ENVIRONMENT", "EXIT STATUS", "FILES", "SEE ALSO"):
@@ -134,22 +169,22 @@ def test_deb_control_fields():
     for want in ("libc6", "libwebsockets17", "libssl3", "libcjson1"):
         check(want in deps, f"Depends lacks {want}: {f.get('Depends')}")
     info = run(["dpkg-deb", "-I", deb()])
-    check(re.search(r"^\s+\d+ bytes,\s+\d+ lines\s+\*\s+postinst", info, re.M), f"executable postinst: {info}")
+    for script in ("postinst", "prerm"):
+        check(re.search(r"^\s+\d+ bytes,\s+\d+ lines\s+\*\s+%s" % script, info, re.M),
+              f"executable {script}: {info}")
 
 
 def test_deb_contents_listing():
-    listing = run(["dpkg-deb", "-c", deb()])
-    entries = {}
-    for line in listing.splitlines():
-        parts = line.split(None, 5)
-        name = parts[5].split(" -> ")[0].lstrip(".")
-        entries[name.rstrip("/") or "/"] = (parts[0], parts[1], line)
-    for path in (BIN, PATH_LINK, MAN, MAN_LINK, COPYRIGHT):
-        check(path in entries, f"{path} not in package:\n{listing}")
+    entries = listing(deb())
+    for path in (BIN, MAN, COPYRIGHT):
+        check(path in entries, f"{path} not in package: {sorted(entries)}")
     check(entries[BIN][0] == "-rwxr-xr-x", entries[BIN])
-    check(entries[PATH_LINK][0].startswith("l"), entries[PATH_LINK])
-    check(all(v[1] == "root/root" for v in entries.values()), "every file owned by root/root")
-    stray = [p for p in entries if not (p.startswith("/usr/local/") or p.startswith("/usr/share/doc/")
+    check(all(owner == "root/root" for _, owner in entries.values()), "every file owned by root/root")
+    # The links are made by postinst; shipping them would make dpkg own (and on
+    # removal delete) /usr/local/bin.
+    for path in (PATH_LINK, MAN_LINK, "/usr/local/bin", "/usr/local/share"):
+        check(path not in entries, f"{path} must not be shipped")
+    stray = [p for p in entries if not (p.startswith(PREFIX) or p.startswith("/usr/share/doc/")
                                         or p in ("/", "/usr", "/usr/local", "/usr/share", "/usr/share/doc"))]
     check(not stray, f"unexpected paths: {stray}")
 
@@ -160,46 +195,56 @@ def test_dpkg_x_layout_and_links():
     check(stat.S_ISREG(st.st_mode) and st.st_mode & 0o111, "binary is an executable file")
     with open(root + BIN, "rb") as f:
         check(f.read(4) == b"\x7fELF", "binary is ELF")
-    check(resolve_in(root, PATH_LINK) == BIN, f"{PATH_LINK} -> {resolve_in(root, PATH_LINK)}")
-    check(resolve_in(root, MAN_LINK) == MAN, f"{MAN_LINK} -> {resolve_in(root, MAN_LINK)}")
+    check(".symtab" not in run(["readelf", "-S", root + BIN]), "packaged binary is stripped")
     with gzip.open(root + MAN, "rt") as f:
-        check(f.read().startswith(".\\\""), "man page decompresses")
+        check(f.read().startswith('.\\"'), "man page decompresses")
     with open(root + COPYRIGHT) as f, open(os.path.join(SRC, "LICENSE")) as g:
         check(f.read() == g.read(), "copyright is the project's license")
-    syms = run(["readelf", "-S", root + BIN])
-    check(".symtab" not in syms, "packaged binary is stripped")
+    root = installed()
+    check(resolve_in(root, PATH_LINK) == BIN, f"{PATH_LINK} -> {resolve_in(root, PATH_LINK)}")
+    check(resolve_in(root, MAN_LINK) == MAN, f"{MAN_LINK} -> {resolve_in(root, MAN_LINK)}")
     # Through the PATH link, as the AWS CLI runs it.
     link = root + PATH_LINK
     check(run([link, "--version"]).strip() == plugin_version(), "--version through the PATH link")
     out = run([link])
-    check(out == "\nThe Session Manager plugin was installed successfully. "
-                 "Use the AWS CLI to start a session.\n\n", repr(out))
+    check(out == INSTALLED_TEXT, repr(out))
 
 
-def test_postinst_restores_removed_link():
-    # Run the maintainer script with its absolute paths rewritten into a scratch root:
-    # it must recreate the link an old postrm deleted, and leave an existing one alone.
-    ctl = os.path.join(_work, "control")
-    shutil.rmtree(ctl, ignore_errors=True)
-    run(["dpkg-deb", "-e", deb(), ctl])
-    with open(os.path.join(ctl, "postinst")) as f:
-        script = f.read()
-    check("/usr/local/bin/session-manager-plugin" in script, script)
-    scratch = os.path.join(_work, "postinst-root")
-    os.makedirs(scratch + "/usr/local/bin", exist_ok=True)
-    moved = script.replace("/usr/local/bin/", scratch + "/usr/local/bin/")
-    run(["sh", "-c", moved, "postinst", "configure"])
-    link = scratch + PATH_LINK
-    check(os.path.islink(link), "postinst recreated the link")
-    check(os.readlink(link) == os.readlink(unpacked() + PATH_LINK), "same target as the shipped link")
+def test_maintainer_scripts():
+    root = os.path.join(_work, "scripts-root")  # no /usr/local/bin yet: postinst makes it
+    os.makedirs(root)
+    link, man = root + PATH_LINK, root + MAN_LINK
+    want = os.readlink(installed() + PATH_LINK)
+    maint("postinst", "configure", root)
+    check(os.readlink(link) == want and os.path.islink(man), "postinst made both links")
+    maint("postinst", "configure", root)
+    check(os.readlink(link) == want, "postinst is idempotent")
+    # Upgrading from the official package: its old postrm deletes the link after unpack.
     os.unlink(link)
-    os.symlink("/elsewhere", link)
-    run(["sh", "-c", moved, "postinst", "configure"])
-    check(os.readlink(link) == "/elsewhere", "an existing link is not touched")
+    maint("postinst", "configure", root)
+    check(os.readlink(link) == want, "postinst restores a deleted link")
+    # A stale link or a copy installed by hand is replaced (the official package does so).
+    for stale in ("symlink", "file"):
+        os.unlink(link)
+        if stale == "symlink":
+            os.symlink("/nowhere", link)
+        else:
+            with open(link, "w") as f:
+                f.write("#!/bin/sh\n")
+        maint("postinst", "configure", root)
+        check(os.readlink(link) == want, f"postinst replaces a {stale}")
+    maint("prerm", "upgrade", root)
+    check(os.path.islink(link) and os.path.islink(man), "an upgrade keeps the links")
+    maint("prerm", "remove", root)
+    check(not os.path.lexists(link) and not os.path.lexists(man), "remove deletes both links")
+    check(os.path.isdir(root + "/usr/local/bin"), "remove leaves /usr/local/bin")
+    os.symlink("/somebody/elses", link)
+    maint("prerm", "remove", root)
+    check(os.readlink(link) == "/somebody/elses", "remove leaves a link it did not make")
 
 
 def test_packaged_binary_runs_a_session():
-    exe = unpacked() + PATH_LINK
+    exe = installed() + PATH_LINK
     with ssmtest.Sim() as sim:
         r = sim.start_session(doc="Sim-Echo")
         argv, env = ssmtest.plugin_invocation(r, sim)
@@ -214,24 +259,22 @@ def test_packaged_binary_runs_a_session():
 def test_static_package():
     """scripts/package --static: fetches cJSON's Debian source (network), so it runs
     only with SSM_TEST_STATIC_PACKAGE=1."""
-    out = run([os.path.join(SRC, "scripts", "package"), "--static", "--build-dir",
-               os.path.join(_work, "build-static")])
-    path = out.strip().splitlines()[-1]
+    path = build_package(os.path.join(_work, "build-static"), "--static")
     f = control_fields(path)
     check(f.get("Version") == plugin_version(), f)
     check("Depends" not in f, f"a static package depends on nothing: {f.get('Depends')}")
     root = os.path.join(_work, "root-static")
     run(["dpkg", "-x", path, root])
-    check(resolve_in(root, PATH_LINK) == BIN, "PATH link")
     hdrs = run(["readelf", "-l", "-d", root + BIN])
     check("INTERP" not in hdrs and "(NEEDED)" not in hdrs, f"not static:\n{hdrs}")
+    check(run([root + BIN]) == INSTALLED_TEXT, "static binary runs")
     with ssmtest.Sim() as sim:
         r = sim.start_session(doc="Sim-Echo")
         # A host name, not an address: resolving it is the part static glibc can get wrong.
         check("://127.0.0.1:" in r["StreamUrl"], r["StreamUrl"])
         r["StreamUrl"] = r["StreamUrl"].replace("://127.0.0.1:", "://localhost:")
         argv, env = ssmtest.plugin_invocation(r, sim)
-        argv[0] = root + PATH_LINK
+        argv[0] = root + BIN
         proc = ssmtest.run_pipes(argv, env)
         out, err = proc.communicate(b"static-echo\n", timeout=30)
         check(proc.returncode == 0 and b"static-echo\n" in out, f"{proc.returncode} {out!r} {err[-300:]!r}")
@@ -244,7 +287,7 @@ if __name__ == "__main__":
         test_deb_control_fields,
         test_deb_contents_listing,
         test_dpkg_x_layout_and_links,
-        test_postinst_restores_removed_link,
+        test_maintainer_scripts,
         test_packaged_binary_runs_a_session,
     ]
     if os.environ.get("SSM_TEST_STATIC_PACKAGE") == "1":
