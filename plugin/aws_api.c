@@ -773,6 +773,9 @@ int aws_resume_session(aws_ctx *ctx, const char *session_id, aws_resume_cb cb, v
 {
     if (!ctx || !session_id || !cb)
         return -1;
+    /* Fresh credentials for every resume (PROTOCOL-NEWEST §3.3): the user may
+     * have renewed short-lived keys since the session started. */
+    aws_creds_invalidate(ctx);
     aws_op *op = api_op(ctx, OP_RESUME, user, "ssm", "AmazonSSM.ResumeSession",
                         ssm_endpoint(ctx), session_body(session_id));
     if (!op)

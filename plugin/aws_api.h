@@ -77,7 +77,9 @@ void aws_creds_invalidate(aws_ctx *ctx);
 
 /* ---- API calls ---- */
 
-/* ResumeSession. token NULL or "" means the session timed out on the
+/* ResumeSession. Drops cached credentials first, so this call and the
+ * aws_ws_prepare() of the reconnect use freshly resolved ones (§3.3 of
+ * PROTOCOL-NEWEST). token NULL or "" means the session timed out on the
  * service side; stream_url NULL/"" means keep the old URL. */
 typedef void (*aws_resume_cb)(void *user, const aws_api_error *err, const char *token,
                               const char *stream_url);

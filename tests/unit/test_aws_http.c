@@ -683,6 +683,13 @@ static void test_network_credentials(void **st)
     assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
     run_loop(2, 5000);
     assert_int_equal(srv.nreq, before + 1);
+    /* A resume looks credentials up again: STS, then ResumeSession. */
+    before = srv.nreq;
+    assert_int_equal(aws_resume_session(ctx, "s", on_resume, NULL), 0);
+    run_loop(3, 5000);
+    assert_int_equal(done, 3);
+    assert_int_equal(srv.nreq, before + 2);
+    assert_string_equal(hdr(&api_seen, "x-amz-target", (char[64]){0}, 64), "AmazonSSM.ResumeSession");
     aws_ctx_free(ctx);
 
     /* IMDSv2: token, role, credentials. */
@@ -694,7 +701,8 @@ static void test_network_credentials(void **st)
     cfg.profile = "";
     ctx = aws_ctx_new(lws, &cfg);
     assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
-    run_loop(3, 5000);
+    run_loop(4, 5000);
+    assert_int_equal(done, 4);
     assert_int_equal(got.status, 0);
     assert_signed_ok(&api_seen, "ssm", "ec2secret", "ec2token");
     aws_ctx_free(ctx);
