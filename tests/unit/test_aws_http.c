@@ -20,6 +20,9 @@
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "aws_api.h"
 #include "aws_creds.h"
@@ -49,7 +52,18 @@ static struct {
     captured reqs[16];
     int nreq;
     volatile int stop;
+    SSL_CTX *tls; /* non-NULL: serve HTTPS */
 } srv;
+
+static ssize_t io_read(SSL *ssl, int fd, void *b, size_t n)
+{
+    return ssl ? SSL_read(ssl, b, (int)n) : read(fd, b, n);
+}
+
+static ssize_t io_write(SSL *ssl, int fd, const void *b, size_t n)
+{
+    return ssl ? SSL_write(ssl, b, (int)n) : write(fd, b, n);
+}
 
 static const char *hdr(const captured *c, const char *name, char *out, size_t cap)
 {
@@ -78,11 +92,23 @@ static void *server_main(void *arg)
         int fd = accept(srv.lfd, NULL, NULL);
         if (fd < 0)
             continue;
+        SSL *ssl = NULL;
+        if (srv.tls) {
+            struct timeval tv = {.tv_sec = 2};
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            ssl = SSL_new(srv.tls);
+            SSL_set_fd(ssl, fd);
+            if (SSL_accept(ssl) != 1) { /* e.g. the client rejected our certificate */
+                SSL_free(ssl);
+                close(fd);
+                continue;
+            }
+        }
         char buf[32768];
         size_t n = 0;
         char *end = NULL;
         while (!end && n < sizeof buf - 1) {
-            ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+            ssize_t r = io_read(ssl, fd, buf + n, sizeof buf - 1 - n);
             if (r <= 0)
                 break;
             n += (size_t)r;
@@ -90,6 +116,7 @@ static void *server_main(void *arg)
             end = strstr(buf, "\r\n\r\n");
         }
         if (!end) {
+            SSL_free(ssl);
             close(fd);
             continue;
         }
@@ -103,7 +130,7 @@ static void *server_main(void *arg)
         size_t have = n - (size_t)(end + 4 - buf);
         memcpy(c->body, end + 4, have < sizeof c->body ? have : sizeof c->body - 1);
         while (have < want && have < sizeof c->body - 1) {
-            ssize_t r = read(fd, c->body + have, sizeof c->body - 1 - have);
+            ssize_t r = io_read(ssl, fd, c->body + have, sizeof c->body - 1 - have);
             if (r <= 0)
                 break;
             have += (size_t)r;
@@ -132,18 +159,23 @@ static void *server_main(void *arg)
                               "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                               rp.status, strlen(b));
-            if (write(fd, head, (size_t)hl) == hl && *b)
-                (void)!write(fd, b, strlen(b));
+            if (io_write(ssl, fd, head, (size_t)hl) == hl && *b)
+                (void)!io_write(ssl, fd, b, strlen(b));
+        }
+        if (ssl) {
+            SSL_shutdown(ssl);
+            SSL_free(ssl);
         }
         close(fd);
     }
     return NULL;
 }
 
-static void server_start(route_fn route)
+static void server_start_tls(route_fn route, SSL_CTX *tls)
 {
     memset(&srv, 0, sizeof srv);
     srv.route = route;
+    srv.tls = tls;
     srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -157,6 +189,8 @@ static void server_start(route_fn route)
     setsockopt(srv.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     pthread_create(&srv.th, NULL, server_main, NULL);
 }
+
+static void server_start(route_fn route) { server_start_tls(route, NULL); }
 
 static void server_stop(void)
 {
@@ -341,6 +375,101 @@ static void test_http_post_and_errors(void **st)
     aws_http_free(h);
     run_loop(6, 200);
     assert_int_equal(done, 5);
+}
+
+/* A throwaway self-signed certificate for 127.0.0.1 / localhost. */
+static SSL_CTX *make_tls_server(const char *pem_path, const char *san_list)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_set_pubkey(x, key);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san_list);
+    X509_add_ext(x, san, -1);
+    X509_EXTENSION_free(san);
+    X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(x, bc, -1);
+    X509_EXTENSION_free(bc);
+    X509_sign(x, key, EVP_sha256());
+    FILE *f = fopen(pem_path, "w");
+    assert_non_null(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(ctx, x);
+    SSL_CTX_use_PrivateKey(ctx, key);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ctx;
+}
+
+static void test_https_verification(void **st)
+{
+    (void)st;
+    char pem[] = "/tmp/test_aws_http_ca_XXXXXX";
+    close(mkstemp(pem));
+    SSL_CTX *tls = make_tls_server(pem, "DNS:localhost,IP:127.0.0.1");
+    server_start_tls(echo_route, tls);
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", srv.port);
+    aws_http_request rq = {.method = "POST", .url = url, .body = "{}", .body_len = 2,
+                           .timeout_ms = 3000};
+
+    /* Trusted through the CA bundle (AWS_CA_BUNDLE's role). */
+    aws_http_config cfg = {.ca_file = pem};
+    aws_http *h = aws_http_new(lws, &cfg);
+    assert_non_null(h);
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(1, 3000);
+    assert_int_equal(done, 1);
+    assert_null(last.error);
+    assert_int_equal(last.status, 200);
+    assert_string_equal(srv.reqs[0].body, "{}");
+    aws_http_free(h);
+
+    /* The system store does not know this certificate: refused. */
+    aws_http_config sys = {0};
+    h = aws_http_new(lws, &sys);
+    assert_non_null(h);
+    int before = srv.nreq;
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(2, 3000);
+    assert_int_equal(done, 2);
+    assert_non_null(last.error);
+    assert_int_equal(last.status, 0);
+    assert_int_equal(srv.nreq, before); /* no request got through */
+    aws_http_free(h);
+    server_stop();
+    SSL_CTX_free(tls);
+
+    /* Trusted issuer, wrong name: refused as well. (A new file: lws shares
+     * client TLS contexts between vhosts with the same CA path.) */
+    unlink(pem);
+    char pem2[] = "/tmp/test_aws_http_ca2_XXXXXX";
+    close(mkstemp(pem2));
+    cfg.ca_file = pem2;
+    tls = make_tls_server(pem2, "DNS:other.example");
+    server_start_tls(echo_route, tls);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", srv.port);
+    h = aws_http_new(lws, &cfg);
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(3, 3000);
+    assert_int_equal(done, 3);
+    assert_non_null(last.error);
+    assert_int_equal(srv.nreq, 0);
+    aws_http_free(h);
+    server_stop();
+    SSL_CTX_free(tls);
+    unlink(pem2);
 }
 
 static void test_no_proxy(void **st)
@@ -716,6 +845,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_post_and_errors, setup, teardown),
         cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test_setup_teardown(test_https_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_prepare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_network_credentials, setup, teardown),
