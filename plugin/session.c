@@ -260,22 +260,10 @@ static const ssm_handler_ops *port_handler(const ssm_session *s)
 
 /* ---- handshake (§8) ---- */
 
-static void on_handshake_request(ssm_session *s, const uint8_t *p, size_t n)
+/* Builds and queues the HandshakeResponse from the stored request and the
+ * KMS outcome (§8.3). */
+static void send_handshake_response(ssm_session *s)
 {
-    if (s->hs_seen) {
-        ssm_hs_request_free(&s->hs);
-        s->hs_seen = false;
-    }
-    memset(&s->hs, 0, sizeof s->hs);
-    if (ssm_hs_request_parse(p, n, &s->hs) < 0) {
-        LOGW("ignoring a HandshakeRequest that is not a JSON object");
-        ssm_hs_request_free(&s->hs);
-        memset(&s->hs, 0, sizeof s->hs);
-        return;
-    }
-    s->hs_seen = true;
-    LOGI("HandshakeRequest from agent %s", s->hs.agent_version ? s->hs.agent_version : "?");
-
     ssm_hs_result res[SSM_HS_MAX_ACTIONS];
     char errs[SSM_HS_MAX_ACTIONS][160];
     size_t na = s->hs.n_actions < SSM_HS_MAX_ACTIONS ? s->hs.n_actions : SSM_HS_MAX_ACTIONS;
@@ -294,15 +282,21 @@ static void on_handshake_request(ssm_session *s, const uint8_t *p, size_t n)
                 res[i].error = errs[i];
             }
         } else if (a->is_kms) {
-            res[i].status = SSM_ACTION_FAILED;
-            res[i].error = s->args->legacy_cli
-                               ? kms_legacy_cli_error
-                               : "KMS session encryption is not supported by this plugin build";
-            LOGW("refusing KMSEncryption: %s", res[i].error);
+            if (s->args->legacy_cli) {
+                res[i].status = SSM_ACTION_FAILED;
+                res[i].error = kms_legacy_cli_error;
+            } else if (s->kms_status == SSM_ACTION_SUCCESS) {
+                res[i].status = SSM_ACTION_SUCCESS;
+                res[i].kms_ciphertext_b64 = s->kms_cipher_b64;
+                res[i].challenge_ack = s->hs.kms_challenge && *s->hs.kms_challenge;
+            } else {
+                res[i].status = SSM_ACTION_FAILED;
+                res[i].error = s->kms_error;
+            }
+            if (res[i].status != SSM_ACTION_SUCCESS)
+                LOGW("refusing KMSEncryption: %s", res[i].error);
         } else {
-            snprintf(errs[i], sizeof errs[i], "Unsupported action %s", res[i].type);
             res[i].status = SSM_ACTION_UNSUPPORTED;
-            res[i].error = errs[i];
         }
     }
     char *json = ssm_hs_response_build(SSM_PLUGIN_VERSION, res, na);
@@ -315,6 +309,95 @@ static void on_handshake_request(ssm_session *s, const uint8_t *p, size_t n)
     free(json);
     if (rc < 0)
         LOGE("cannot queue the HandshakeResponse (%d)", rc);
+    kick(s);
+}
+
+static void kms_key_ready(ssm_session *s, const char *why, const uint8_t *key, size_t n,
+                          const char *ciphertext_b64)
+{
+    s->kms_wait = false;
+    if (s->ending)
+        return;
+    if (why) {
+        snprintf(s->kms_error, sizeof s->kms_error,
+                 "Error calling KMS GenerateDataKey API: %s", why);
+        s->kms_status = SSM_ACTION_FAILED;
+    } else if (!ciphertext_b64 || !(s->kms_cipher_b64 = strdup(ciphertext_b64)) ||
+               ssm_kms_init(&s->kms, key, n, SSM_KMS_CLIENT, random_bytes, s) != SSM_KMS_OK) {
+        snprintf(s->kms_error, sizeof s->kms_error, "invalid data key from KMS");
+        s->kms_status = SSM_ACTION_FAILED;
+    } else {
+        /* On as soon as the action succeeded, before the response (§9.4). */
+        s->kms_on = true;
+        s->kms_status = SSM_ACTION_SUCCESS;
+        LOGI("KMS session encryption on");
+    }
+    send_handshake_response(s);
+}
+
+static void on_handshake_request(ssm_session *s, const uint8_t *p, size_t n)
+{
+    if (s->kms_wait) {
+        LOGW("ignoring a repeated HandshakeRequest while KMS is being called");
+        return;
+    }
+    if (s->hs_seen) {
+        ssm_hs_request_free(&s->hs);
+        s->hs_seen = false;
+    }
+    memset(&s->hs, 0, sizeof s->hs);
+    if (ssm_hs_request_parse(p, n, &s->hs) < 0) {
+        LOGW("ignoring a HandshakeRequest that is not a JSON object");
+        ssm_hs_request_free(&s->hs);
+        memset(&s->hs, 0, sizeof s->hs);
+        return;
+    }
+    s->hs_seen = true;
+    LOGI("HandshakeRequest from agent %s", s->hs.agent_version ? s->hs.agent_version : "?");
+    bool wants_kms = false;
+    for (size_t i = 0; i < s->hs.n_actions && i < SSM_HS_MAX_ACTIONS; i++)
+        wants_kms |= s->hs.actions[i].is_kms;
+    if (wants_kms && !s->args->legacy_cli && !s->kms_on) {
+        s->kms_wait = true;
+        sess_aws_kms(s, s->hs.kms_key_id ? s->hs.kms_key_id : "", s->hs.kms_challenge,
+                     kms_key_ready);
+        return; /* the response goes out when KMS answered */
+    }
+    send_handshake_response(s);
+}
+
+/* EncChallengeRequest (§9.4): open with our decrypt key, seal with our
+ * encrypt key, send it back. */
+static void on_challenge(ssm_session *s, const uint8_t *p, size_t n)
+{
+    if (!s->kms_on) {
+        LOGW("ignoring EncChallengeRequest: encryption is not on");
+        return;
+    }
+    uint8_t *ct = NULL;
+    size_t ct_len = 0;
+    if (ssm_challenge_parse(p, n, &ct, &ct_len) < 0 || !ct) {
+        LOGW("malformed EncChallengeRequest");
+        free(ct);
+        return;
+    }
+    uint8_t *out = malloc(ct_len ? ct_len : 1);
+    size_t out_len = 0;
+    char *json = NULL;
+    if (out && ssm_kms_challenge_reencrypt(&s->kms, ct, ct_len, out, ct_len, &out_len) ==
+                   SSM_KMS_OK)
+        json = ssm_challenge_build(out, out_len);
+    else
+        LOGE("cannot answer the encryption challenge (wrong data key?)");
+    if (json) {
+        ssm_chan_send(s->chan, SSM_PT_ENC_CHALLENGE_RESPONSE, (const uint8_t *)json,
+                      strlen(json), session_now_ms());
+        free(json);
+    }
+    if (out)
+        OPENSSL_cleanse(out, ct_len);
+    free(out);
+    free(ct);
 }
 
 static void on_handshake_complete(ssm_session *s, const uint8_t *p, size_t n)
@@ -346,6 +429,16 @@ static int on_payload(void *user, uint32_t pt, const uint8_t *p, size_t n)
         if (pt == SSM_PT_HANDSHAKE_REQUEST || pt == SSM_PT_HANDSHAKE_COMPLETE ||
             pt == SSM_PT_ENC_CHALLENGE_REQUEST)
             return SSM_DELIVER_OK; /* late handshake traffic: nothing to do */
+        if (s->kms_on &&
+            (pt == SSM_PT_OUTPUT || pt == SSM_PT_STDERR || pt == SSM_PT_EXIT_CODE)) {
+            size_t plain = 0;
+            if (ssm_kms_open(&s->kms, p, n, s->kms_buf, s->kms_buf_cap, &plain) != SSM_KMS_OK) {
+                /* Official behaviour: unprocessed and unacknowledged. */
+                LOGE("cannot decrypt a payload of type %u (%zu bytes)", pt, n);
+                return SSM_DELIVER_NOT_READY;
+            }
+            return s->handler->on_payload(s->hstate, pt, s->kms_buf, plain);
+        }
         return s->handler->on_payload(s->hstate, pt, p, n);
     }
     switch (pt) {
@@ -356,7 +449,7 @@ static int on_payload(void *user, uint32_t pt, const uint8_t *p, size_t n)
         on_handshake_complete(s, p, n);
         break;
     case SSM_PT_ENC_CHALLENGE_REQUEST:
-        LOGW("ignoring EncChallengeRequest: encryption was refused");
+        on_challenge(s, p, n);
         break;
     case SSM_PT_OUTPUT:
         if (!s->hs_seen && !s->type_known) {
@@ -410,6 +503,15 @@ int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t
         LOGW("refusing to send payload type %u before the session type is known", payload_type);
         return SSM_CHAN_EINVAL;
     }
+    if (s->kms_on && payload_type == SSM_PT_OUTPUT) {
+        size_t sealed = 0;
+        if (n + SSM_KMS_OVERHEAD > s->kms_buf_cap)
+            return SSM_CHAN_E2BIG;
+        if (ssm_kms_seal(&s->kms, p, n, s->kms_buf, s->kms_buf_cap, &sealed) != SSM_KMS_OK)
+            return SSM_CHAN_EINVAL;
+        p = s->kms_buf;
+        n = sealed;
+    }
     int rc = ssm_chan_send(s->chan, payload_type, p, n, session_now_ms());
     kick(s);
     return rc;
@@ -419,7 +521,10 @@ size_t session_send_space(const ssm_session *s)
 {
     if (s->ending)
         return 0;
-    return ssm_chan_send_space(s->chan);
+    size_t space = ssm_chan_send_space(s->chan);
+    if (s->kms_on)
+        space = space > SSM_KMS_OVERHEAD ? space - SSM_KMS_OVERHEAD : 0;
+    return space;
 }
 
 bool session_send_idle(const ssm_session *s)
@@ -689,7 +794,11 @@ static int make_channel(ssm_session *s)
         .log = chan_log,
     };
     s->chan = ssm_chan_new(&cc, &ccb, s);
-    return s->chan ? 0 : -1;
+    if (!s->chan)
+        return -1;
+    s->kms_buf_cap = ssm_chan_max_frame(s->chan);
+    s->kms_buf = malloc(s->kms_buf_cap);
+    return s->kms_buf ? 0 : -1;
 }
 
 int ssm_session_run(const ssm_cli_args *args)
@@ -805,6 +914,11 @@ out:
     }
     free(s->url);
     free(s->end_message);
+    ssm_kms_clear(&s->kms);
+    if (s->kms_buf)
+        OPENSSL_cleanse(s->kms_buf, s->kms_buf_cap);
+    free(s->kms_buf);
+    free(s->kms_cipher_b64);
     free(s);
     return code;
 }

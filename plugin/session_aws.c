@@ -16,6 +16,8 @@ typedef struct aws_call {
     void (*resume_done)(ssm_session *s, int status, const char *token, const char *url,
                         const char *why);
     void (*terminate_done)(ssm_session *s);
+    void (*kms_done)(ssm_session *s, const char *why, const uint8_t *key, size_t n,
+                     const char *ciphertext_b64);
 } aws_call;
 
 static aws_call *call_new(ssm_session *s)
@@ -135,4 +137,33 @@ void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s))
         return;
     }
     c->terminate_done = done;
+}
+
+static void on_kms(void *user, const aws_api_error *err, const uint8_t *plaintext,
+                   size_t plaintext_len, const char *ciphertext_b64)
+{
+    aws_call *c = user;
+    if (err && err->status != 0)
+        c->kms_done(c->s, err->text ? err->text : "GenerateDataKey failed", NULL, 0, NULL);
+    else
+        c->kms_done(c->s, NULL, plaintext, plaintext_len, ciphertext_b64);
+    free(c);
+}
+
+void sess_aws_kms(ssm_session *s, const char *key_id, const char *challenge,
+                  void (*done)(ssm_session *s, const char *why, const uint8_t *key, size_t n,
+                               const char *ciphertext_b64))
+{
+    aws_call *c = s->aws ? call_new(s) : NULL;
+    if (!c) {
+        done(s, "AWS API access is not available", NULL, 0, NULL);
+        return;
+    }
+    c->kms_done = done;
+    if (aws_kms_generate_data_key(s->aws, key_id, s->args->session_id,
+                                  s->args->target ? s->args->target : "", challenge, on_kms,
+                                  c) < 0) {
+        free(c);
+        done(s, "cannot call KMS GenerateDataKey", NULL, 0, NULL);
+    }
 }

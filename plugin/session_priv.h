@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "session.h"
 #include "ssm_channel.h"
+#include "ssm_kms.h"
 #include "transport.h"
 
 struct aws_ctx;
@@ -38,6 +39,16 @@ struct ssm_session {
     void *hstate;
     bool handler_started;
 
+    /* KMS session encryption (§9) */
+    bool kms_wait;         /* GenerateDataKey in flight: the response waits */
+    bool kms_on;           /* Output is sealed, Output/StdErr/ExitCode opened */
+    int kms_status;        /* enum ssm_action_status of the KMSEncryption action */
+    char kms_error[300];
+    char *kms_cipher_b64;
+    ssm_kms kms;
+    uint8_t *kms_buf;      /* one frame of seal/open scratch */
+    size_t kms_buf_cap;
+
     /* ending */
     bool ending, done, terminating;
     int exit_code;
@@ -55,5 +66,10 @@ void sess_aws_upgrade_headers(ssm_session *s, const char *url,
 void sess_aws_resume(ssm_session *s, void (*done)(ssm_session *s, int status, const char *token,
                                                   const char *url, const char *why));
 void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s));
+/* KMS GenerateDataKey (§9.2, §9.5): why NULL on success with the 64-byte
+ * plaintext (wiped after the call) and the blob for the response. */
+void sess_aws_kms(ssm_session *s, const char *key_id, const char *challenge,
+                  void (*done)(ssm_session *s, const char *why, const uint8_t *key, size_t n,
+                               const char *ciphertext_b64));
 
 #endif
