@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -472,6 +473,139 @@ static void test_https_verification(void **st)
     unlink(pem2);
 }
 
+/* A one-connection-at-a-time HTTP CONNECT proxy that records what it saw. */
+static struct {
+    int lfd, port, tunnels;
+    char connect_line[256], auth[256];
+    pthread_t th;
+    volatile int stop;
+} px;
+
+static void *proxy_main(void *arg)
+{
+    (void)arg;
+    while (!px.stop) {
+        int c = accept(px.lfd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[4096];
+        size_t n = 0;
+        while (n < sizeof buf - 1 && !strstr(buf, "\r\n\r\n")) {
+            ssize_t r = read(c, buf + n, sizeof buf - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            buf[n] = '\0';
+        }
+        char host[128];
+        int port = 0;
+        if (sscanf(buf, "CONNECT %127[^:]:%d", host, &port) != 2) {
+            close(c);
+            continue;
+        }
+        snprintf(px.connect_line, sizeof px.connect_line, "%.*s", (int)strcspn(buf, "\r"), buf);
+        const char *pa = strcasestr(buf, "\nProxy-Authorization:");
+        if (pa)
+            snprintf(px.auth, sizeof px.auth, "%.*s", (int)strcspn(pa + 1, "\r"), pa + 1);
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        if (connect(t, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(t);
+            close(c);
+            continue;
+        }
+        px.tunnels++;
+        const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+        (void)!write(c, ok, strlen(ok));
+        struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = t, .events = POLLIN}};
+        while (!px.stop && poll(p, 2, 100) >= 0) {
+            int i;
+            for (i = 0; i < 2; i++)
+                if (p[i].revents) {
+                    ssize_t r = read(p[i].fd, buf, sizeof buf);
+                    if (r <= 0 || write(p[1 - i].fd, buf, (size_t)r) != r)
+                        break;
+                }
+            if (i < 2)
+                break;
+        }
+        close(t);
+        close(c);
+    }
+    return NULL;
+}
+
+static void test_proxy(void **st)
+{
+    (void)st;
+    server_start(echo_route);
+    memset(&px, 0, sizeof px);
+    px.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(px.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(px.lfd, (struct sockaddr *)&a, &al);
+    px.port = ntohs(a.sin_port);
+    listen(px.lfd, 4);
+    struct timeval tv = {.tv_usec = 100000};
+    setsockopt(px.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_create(&px.th, NULL, proxy_main, NULL);
+
+    char proxy[128], url[128];
+    snprintf(proxy, sizeof proxy, "http://user:pw@127.0.0.1:%d/", px.port);
+    aws_http_config cfg = {.proxy = proxy, .no_proxy = "example.com, .direct.test"};
+    aws_http *h = aws_http_new(lws, &cfg);
+    assert_non_null(h);
+    /* Loopback always goes direct. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", srv.port);
+    aws_http_request rq = {.method = "GET", .url = url, .timeout_ms = 3000};
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(1, 3000);
+    assert_int_equal(done, 1);
+    assert_int_equal(last.status, 200);
+    assert_int_equal(px.tunnels, 0);
+    /* Anything else is tunnelled; the proxy resolves the name (this one
+     * exists only in the test proxy) and sees the credentials. */
+    snprintf(url, sizeof url, "http://api.proxied.test:%d/ok", srv.port);
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(2, 3000);
+    assert_int_equal(done, 2);
+    assert_null(last.error);
+    assert_int_equal(last.status, 200);
+    assert_int_equal(px.tunnels, 1);
+    char want[128];
+    snprintf(want, sizeof want, "CONNECT api.proxied.test:%d HTTP/1.1", srv.port);
+    assert_string_equal(px.connect_line, want);
+    assert_non_null(strstr(px.auth, "dXNlcjpwdw==")); /* basic user:pw */
+    /* NO_PROXY match: direct, so the fake name does not resolve. */
+    snprintf(url, sizeof url, "http://api.direct.test:%d/ok", srv.port);
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(3, 3000);
+    assert_int_equal(done, 3);
+    assert_non_null(last.error);
+    assert_int_equal(px.tunnels, 1);
+    aws_http_free(h);
+
+    /* lws would pick up $http_proxy for the direct vhost; it must not. */
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    aws_http_config none = {0};
+    h = aws_http_new(lws, &none);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", srv.port);
+    assert_non_null(aws_http_send(h, &rq, keep, NULL));
+    run_loop(4, 3000);
+    assert_int_equal(done, 4);
+    assert_int_equal(last.status, 200);
+    assert_string_equal(getenv("http_proxy"), "http://127.0.0.1:1"); /* restored */
+    unsetenv("http_proxy");
+    aws_http_free(h);
+
+    px.stop = 1;
+    pthread_join(px.th, NULL);
+    close(px.lfd);
+    server_stop();
+}
+
 static void test_no_proxy(void **st)
 {
     (void)st;
@@ -845,6 +979,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_post_and_errors, setup, teardown),
         cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_https_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_prepare, setup, teardown),
