@@ -20,12 +20,23 @@
 #define PORT_PROTOCOL "ssm-port"
 
 struct port_fd {
+    lws_sorted_usec_list_t rearm; /* first: the sul callback gets its address */
     struct lws *wsi;
     int fd;
     port_fd_cb cb;
     void *user;
     bool read_on;
+    bool in_writable;
 };
+
+/* lws clears POLLOUT on a raw file after its WRITEABLE callback returns, so a
+ * request made inside that callback would be lost: make it from a timer. */
+static void rearm_fire(lws_sorted_usec_list_t *sul)
+{
+    port_fd *f = (port_fd *)sul;
+    if (f->wsi)
+        lws_callback_on_writable(f->wsi);
+}
 
 /* ---- lws glue ------------------------------------------------------------ */
 
@@ -42,8 +53,14 @@ static int port_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
             f->cb(f->user, f, PORT_FD_READABLE);
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-        if (f && f->cb)
+        if (f && f->cb) {
+            f->in_writable = true;
             f->cb(f->user, f, PORT_FD_WRITABLE);
+            /* f may be gone now: the callback may have closed it */
+            f = lws_get_opaque_user_data(wsi);
+            if (f)
+                f->in_writable = false;
+        }
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         if (f) {
@@ -139,7 +156,11 @@ void port_fd_read_enable(port_fd *f, bool on)
 
 void port_fd_want_write(port_fd *f)
 {
-    if (f && f->wsi)
+    if (!f || !f->wsi)
+        return;
+    if (f->in_writable)
+        lws_sul_schedule(lws_get_context(f->wsi), 0, &f->rearm, rearm_fire, 1);
+    else
         lws_callback_on_writable(f->wsi);
 }
 
@@ -147,6 +168,7 @@ void port_fd_close(port_fd *f)
 {
     if (!f)
         return;
+    lws_sul_cancel(&f->rearm);
     if (f->wsi) {
         struct lws *wsi = f->wsi;
         lws_set_opaque_user_data(wsi, NULL);

@@ -50,12 +50,23 @@ void pq_free(pq *q)
 }
 
 struct pio {
+    lws_sorted_usec_list_t rearm; /* first: the sul callback gets its address */
     struct lws *wsi;
     int fd;
     pio_cb cb;
     void *user;
     bool read_on;
+    bool in_writable;
 };
+
+/* lws clears POLLOUT on a raw file after its WRITEABLE callback returns, so a
+ * request made inside that callback would be lost: make it from a timer. */
+static void rearm_fire(lws_sorted_usec_list_t *sul)
+{
+    pio *io = (pio *)sul;
+    if (io->wsi)
+        lws_callback_on_writable(io->wsi);
+}
 
 static int pio_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, void *in,
                       size_t len)
@@ -72,7 +83,11 @@ static int pio_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
             io->cb(io->user, io, PIO_IN);
         break;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        io->in_writable = true;
         io->cb(io->user, io, PIO_OUT);
+        io = lws_get_opaque_user_data(wsi); /* the callback may have closed it */
+        if (io)
+            io->in_writable = false;
         break;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         lws_set_opaque_user_data(wsi, NULL);
@@ -146,7 +161,11 @@ void pio_read_enable(pio *io, bool on)
 
 void pio_want_write(pio *io)
 {
-    if (io->wsi)
+    if (!io->wsi)
+        return;
+    if (io->in_writable)
+        lws_sul_schedule(lws_get_context(io->wsi), 0, &io->rearm, rearm_fire, 1);
+    else
         lws_callback_on_writable(io->wsi);
 }
 
@@ -154,6 +173,7 @@ void pio_close(pio *io)
 {
     if (!io)
         return;
+    lws_sul_cancel(&io->rearm);
     if (io->wsi) {
         lws_set_opaque_user_data(io->wsi, NULL);
         lws_rx_flow_control(io->wsi, 0);

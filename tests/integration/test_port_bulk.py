@@ -129,6 +129,49 @@ def test_slow_reader_bounded():
     src.close()
 
 
+def test_late_reader_gets_the_tail():
+    """Everything has reached the plugin and the local socket is full: the
+    rest must still go out when the reader wakes up, with no further input to
+    prod the plugin (re-arming POLLOUT from inside a writable callback is
+    dropped by lws 4.1 raw-file fds)."""
+    size = 200 * 1024  # fits the stream's receive ring
+    data = os.urandom(size)
+    src = socket.socket()
+    src.bind(("127.0.0.1", 0))
+    src.listen(1)
+
+    def source():
+        c, _ = src.accept()
+        c.sendall(data)
+        time.sleep(30)  # keep the destination open: no FIN to prod the plugin
+        c.close()
+
+    threading.Thread(target=source, daemon=True).start()
+    with T.Sim() as sim:
+        pp = PortPlugin(sim, PF_DOC, {"portNumber": [str(src.getsockname()[1])]})
+        port = pp.wait_listening()
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(("127.0.0.1", port))
+        time.sleep(1.5)
+        c.settimeout(5)
+        got = b""
+        while len(got) < size:
+            try:
+                d = c.recv(4096)
+            except socket.timeout:
+                break
+            T.check(d, "closed early")
+            got += d
+            time.sleep(0.001)
+        T.check(len(got) == size, f"stalled after {len(got)} of {size} bytes")
+        T.check(got == data, "data differs")
+        c.close()
+        pp.p.send_signal(signal.SIGINT)
+        T.check(pp.finish() == 0, "exit status")
+    src.close()
+
+
 def test_one_stream_bulk():
     run_bulk(1)
 
@@ -138,4 +181,5 @@ def test_32_streams_bulk():
 
 
 if __name__ == "__main__":
-    T.main([test_one_stream_bulk, test_32_streams_bulk, test_slow_reader_bounded])
+    T.main([test_one_stream_bulk, test_32_streams_bulk, test_slow_reader_bounded,
+            test_late_reader_gets_the_tail])
