@@ -149,9 +149,11 @@ void sim_handshake_check_timeout(sim_session *s)
                            "session manager plugin.");
 }
 
-void sim_behaviour_start(sim_session *s)
+static void start_now(sim_session *s, void *user)
 {
-    s->state = ST_RUNNING;
+    (void)user;
+    if (s->state != ST_RUNNING || s->beh_started)
+        return;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "behaviour", s->beh->name);
     cJSON_AddStringToObject(f, "session_type", s->beh->session_type);
@@ -161,4 +163,14 @@ void sim_behaviour_start(sim_session *s)
         return;
     }
     s->beh_started = 1;
+}
+
+void sim_behaviour_start(sim_session *s)
+{
+    s->state = ST_RUNNING;
+    /* Until the behaviour starts, input is "not ready" (no ack), like the
+     * agent before its pty exists. */
+    if (g_cfg.start_delay_ms && sim_timer_after(s, g_cfg.start_delay_ms, start_now, NULL) >= 0)
+        return;
+    start_now(s, NULL);
 }

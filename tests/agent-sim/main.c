@@ -44,7 +44,7 @@ static void usage(FILE *f)
 {
     fputs("usage: agent-sim [--listen ADDR] [--port N] [--port-file F] [--tls-cert F --tls-key F]\n"
           "                 [--agent-version V] [--record F] [--seed N] [--handshake-shell]\n"
-          "                 [--handshake-timeout-ms N]\n"
+          "                 [--handshake-timeout-ms N] [--start-delay-ms N]\n"
           "                 [--drop P] [--dup P] [--reorder P] [--drop-in P] [--malformed P]\n"
           "                 [--withhold-acks-ms N] [--pause-publication-ms N]\n"
           "                 [--cut-after-msgs N] [--cut-count K]\n"
@@ -73,7 +73,7 @@ static int parse_u32(const char *s, uint32_t *out)
 }
 
 enum {
-    O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT,
+    O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
 };
@@ -91,6 +91,7 @@ static int parse_args(int argc, char **argv)
         {"seed", required_argument, 0, O_SEED},
         {"handshake-shell", no_argument, 0, O_HS_SHELL},
         {"handshake-timeout-ms", required_argument, 0, O_HS_TIMEOUT},
+        {"start-delay-ms", required_argument, 0, O_START_DELAY},
         {"drop", required_argument, 0, O_DROP},
         {"dup", required_argument, 0, O_DUP},
         {"reorder", required_argument, 0, O_REORDER},
@@ -121,6 +122,7 @@ static int parse_args(int argc, char **argv)
         case O_SEED: g_cfg.seed = strtoull(optarg, NULL, 10); break;
         case O_HS_SHELL: g_cfg.handshake_shell = 1; break;
         case O_HS_TIMEOUT: bad = parse_u32(optarg, &g_cfg.handshake_timeout_ms); break;
+        case O_START_DELAY: bad = parse_u32(optarg, &g_cfg.start_delay_ms); break;
         case O_DROP: bad = parse_prob(optarg, &g_cfg.drop); break;
         case O_DUP: bad = parse_prob(optarg, &g_cfg.dup); break;
         case O_REORDER: bad = parse_prob(optarg, &g_cfg.reorder); break;

@@ -24,6 +24,7 @@ struct sim_config {
     uint64_t seed;
     int handshake_shell;
     uint32_t handshake_timeout_ms; /* 15000 like the agent */
+    uint32_t start_delay_ms;       /* behaviour "not ready" this long (pty creation time) */
     /* faults */
     double drop, dup, reorder, drop_in, malformed;
     uint32_t withhold_acks_ms;

@@ -107,7 +107,38 @@ def test_rtt_estimator_and_record():
         check(10 < rec["rto_ms"] <= 1000, rec)
 
 
+def test_input_not_acked_until_the_behaviour_is_ready():
+    with ssmtest.Sim("--handshake-shell", "--start-delay-ms", "700") as sim:
+        r = sim.start_session(doc="Sim-Echo")
+        c = ssmtest.Client(r)
+        c.open()
+        hreq = c.recv(timeout=5)
+        c.ack(hreq)
+        req = json.loads(hreq["payload"])
+        resp = {"ClientVersion": "1.2.896.0", "ProcessedClientActions": [
+            {"ActionType": "SessionType", "ActionStatus": 1, "ActionResult": None, "Error": ""}], "Errors": None}
+        c.send_input(ssmtest.PT_HS_RESPONSE, json.dumps(resp).encode())
+        c.recv_until(lambda m: m["payload_type"] == ssmtest.PT_HS_COMPLETE)
+        t0 = time.time()
+        raw = c.send_input(ssmtest.PT_OUTPUT, b"early")
+        acked_at = None
+        while acked_at is None and time.time() - t0 < 5:
+            try:
+                m = c.recv(timeout=0.2)
+            except Exception:
+                c.ws.send_binary(raw)  # the client's retransmission
+                continue
+            if m["type"] == "acknowledge" and json.loads(m["payload"])["AcknowledgedMessageSequenceNumber"] == 1:
+                acked_at = time.time() - t0
+        check(acked_at is not None and acked_at >= 0.5, f"acked only once ready: {acked_at}")
+        m = c.recv_until(lambda m: m["type"] == "output_stream_data" and m["payload_type"] == 1)
+        check(m["payload"] == b"early", m)
+        check(sim.records(event="not_ready"), "not_ready recorded")
+        check(req["RequestedClientActions"][0]["ActionParameters"]["Properties"] is None, req)
+
+
 if __name__ == "__main__":
     ssmtest.main([test_acked_message_is_not_retransmitted, test_unacked_head_is_retransmitted_same_bytes,
                   test_duplicate_input_is_reacked_and_not_redelivered,
-                  test_out_of_order_input_buffered_acked_then_delivered_in_order, test_rtt_estimator_and_record])
+                  test_out_of_order_input_buffered_acked_then_delivered_in_order, test_rtt_estimator_and_record,
+                  test_input_not_acked_until_the_behaviour_is_ready])
