@@ -167,6 +167,21 @@ void aws_ws_auth_clear(aws_ws_auth *a)
     OPENSSL_cleanse(a, sizeof *a);
 }
 
+int aws_ws_auth_headers(const aws_ws_auth *a, char *buf, size_t cap)
+{
+    if (!a || !buf)
+        return -1;
+    int n = snprintf(buf, cap, "Authorization: %s\r\nX-Amz-Date: %s\r\n", a->authorization,
+                     a->amz_date);
+    if (n >= 0 && (size_t)n < cap && a->security_token)
+        n += snprintf(buf + n, cap - (size_t)n, "X-Amz-Security-Token: %s\r\n", a->security_token);
+    if (n < 0 || (size_t)n >= cap) {
+        OPENSSL_cleanse(buf, cap);
+        return -1;
+    }
+    return n;
+}
+
 bool aws_url_is_presigned(const char *url)
 {
     static const char *keys[] = {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",

@@ -51,14 +51,17 @@ typedef struct aws_api_error {
 
 /* Extra headers for the upgrade request. Add each present one in
  * LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER. The signature covers the Host
- * header as the URL's authority exactly as written (host, or host:port when
- * the URL has a port): give lws that same string as the Host. */
+ * header as the URL's authority exactly as written (minus any userinfo;
+ * host:port when the URL has a port): give lws that same string as Host. */
 typedef struct aws_ws_auth {
     char authorization[1024]; /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
     char amz_date[17];       /* X-Amz-Date: YYYYMMDDTHHMMSSZ */
     char *security_token;    /* X-Amz-Security-Token, or NULL; owned by this struct */
 } aws_ws_auth;
 void aws_ws_auth_clear(aws_ws_auth *a); /* wipes and frees */
+/* Formats a as "Name: value\r\n" lines (the transport's headers format).
+ * Returns the length, or -1 when it does not fit. Wipe buf after use. */
+int aws_ws_auth_headers(const aws_ws_auth *a, char *buf, size_t cap);
 
 /* auth is NULL when the upgrade goes out unsigned: presigned URL,
  * SSM_PLUGIN_SKIP_CLIENT_CONFIGURE=true, or no credentials (best effort,

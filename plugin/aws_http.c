@@ -257,7 +257,6 @@ static void on_start(lws_sorted_usec_list_t *sul)
     i.port = r->url.port;
     i.path = r->path_query;
     i.host = r->url.authority;
-    i.origin = r->url.authority;
     i.method = r->method;
     i.protocol = protocols[0].name;
     i.local_protocol_name = protocols[0].name;

@@ -524,11 +524,12 @@ int aws_url_parse(const char *url, aws_url *u)
             return -1;
         u->port = v;
     }
-    /* Host header as the SDKs send it: the default port is dropped. */
-    size_t authl = u->port == defport ? (size_t)(*a == '[' ? he + 1 - a : he - a) : alen;
-    if (authl >= sizeof u->authority)
+    /* The Host we send and sign: the authority exactly as written, so the
+     * signature always covers the header that goes out (the websocket
+     * transport sends the same string). */
+    if (alen >= sizeof u->authority)
         return -1;
-    memcpy(u->authority, a, authl);
+    memcpy(u->authority, a, alen);
     size_t pathl = strcspn(rest, "?#");
     u->path = pathl ? strndup(rest, pathl) : strdup("/");
     const char *q = rest[pathl] == '?' ? rest + pathl + 1 : NULL;

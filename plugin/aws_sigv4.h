@@ -53,7 +53,7 @@ void aws_sha256_hex(const void *data, size_t n, char out[65]);
 typedef struct aws_url {
     char scheme[16];
     char host[256];      /* without port; IPv6 without brackets */
-    char authority[272]; /* host[:port] as written, minus userinfo and default port */
+    char authority[272]; /* host[:port] exactly as written, minus userinfo */
     int port;            /* explicit or scheme default */
     bool tls;            /* https / wss */
     char *path;          /* malloc'd raw path ("/" when empty) */

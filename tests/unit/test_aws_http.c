@@ -811,7 +811,7 @@ static void test_api_calls(void **st)
 static struct {
     int calls;
     bool signed_;
-    char authorization[1024], date[32], token[256];
+    char authorization[1024], date[32], token[256], lines[2048];
 } ws;
 
 static void on_ws(void *u, const aws_ws_auth *a)
@@ -823,6 +823,9 @@ static void on_ws(void *u, const aws_ws_auth *a)
         snprintf(ws.authorization, sizeof ws.authorization, "%s", a->authorization);
         snprintf(ws.date, sizeof ws.date, "%s", a->amz_date);
         snprintf(ws.token, sizeof ws.token, "%s", a->security_token ? a->security_token : "");
+        assert_true(aws_ws_auth_headers(a, ws.lines, sizeof ws.lines) > 0);
+        char tiny[16];
+        assert_int_equal(aws_ws_auth_headers(a, tiny, sizeof tiny), -1);
     }
     done++;
 }
@@ -852,6 +855,10 @@ static void test_ws_prepare(void **st)
     assert_int_equal(aws_sigv4_sign_get_url(url, "ap-south-1", "ssmmessages", "AKIDWS", "wsecret",
                                             "wstoken", timegm(&tm), &o), 0);
     assert_string_equal(ws.authorization, o.authorization);
+    char lines[2048];
+    snprintf(lines, sizeof lines, "Authorization: %s\r\nX-Amz-Date: %s\r\nX-Amz-Security-Token: wstoken\r\n",
+             o.authorization, o.amz_date);
+    assert_string_equal(ws.lines, lines);
     assert_non_null(strstr(ws.authorization, "/ap-south-1/ssmmessages/aws4_request, "
                                              "SignedHeaders=host;x-amz-date;x-amz-security-token, "));
 

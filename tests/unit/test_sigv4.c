@@ -273,7 +273,8 @@ static void test_url_parse(void **st)
     assert_string_equal(u.query, "y");
     aws_url_free(&u);
     assert_int_equal(aws_url_parse("wss://h.example:443", &u), 0);
-    assert_string_equal(u.authority, "h.example"); /* default port dropped */
+    assert_string_equal(u.authority, "h.example:443"); /* as written: what goes out */
+    assert_int_equal(u.port, 443);
     assert_string_equal(u.path, "/");
     aws_url_free(&u);
     assert_int_equal(aws_url_parse("http://127.0.0.1:8080/a", &u), 0);
