@@ -148,15 +148,15 @@ static int resume_session(struct lws *wsi, const cJSON *req)
     stream_url(s, url, sizeof url);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "SessionId", s->id);
-    /* A terminated session resumes with no token (the client then reports a
-     * timeout, §13.2). */
-    if (s->state != ST_CLOSED && s->state != ST_ENDING) {
+    /* An ended session resumes with no token (the client then reports a
+     * timeout, §13.2); one still draining its output can be resumed. */
+    if (s->state != ST_CLOSED) {
         sim_session_new_token(s);
         cJSON_AddStringToObject(o, "TokenValue", s->token);
     }
     cJSON_AddStringToObject(o, "StreamUrl", url);
     cJSON *f = cJSON_CreateObject();
-    cJSON_AddBoolToObject(f, "new_token", s->state != ST_CLOSED && s->state != ST_ENDING);
+    cJSON_AddBoolToObject(f, "new_token", s->state != ST_CLOSED);
     sim_record(s, "session_resumed", f);
     return respond_json(wsi, 200, o);
 }

@@ -151,7 +151,9 @@ void sim_session_tick_end(sim_session *s)
     if (s->state != ST_ENDING)
         return;
     size_t unacked = sim_rel_unacked(s);
-    if (unacked > 0 && sim_now_ms() < s->end_deadline_ms && s->conn)
+    /* Keep draining while disconnected too: a client that resumes within
+     * the window still gets the tail of the output. */
+    if (unacked > 0 && sim_now_ms() < s->end_deadline_ms)
         return;
     stop_behaviour(s);
     s->state = ST_CLOSED;

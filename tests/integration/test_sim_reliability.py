@@ -137,8 +137,35 @@ def test_input_not_acked_until_the_behaviour_is_ready():
         check(req["RequestedClientActions"][0]["ActionParameters"]["Properties"] is None, req)
 
 
+def test_output_finished_while_disconnected_is_delivered_after_resume():
+    with ssmtest.Sim() as sim:
+        r = sim.start_session(doc="AWS-StartNonInteractiveCommand",
+                              params={"command": ["sleep 0.4; echo tail-out; exit 4"]})
+        c = ssmtest.Client(r)
+        c.open()
+        hreq = c.recv(timeout=5)
+        c.ack(hreq)
+        resp = {"ClientVersion": "1.2.896.0", "ProcessedClientActions": [
+            {"ActionType": "SessionType", "ActionStatus": 1, "ActionResult": None, "Error": ""}], "Errors": None}
+        c.send_input(ssmtest.PT_HS_RESPONSE, json.dumps(resp).encode())
+        done = c.recv_until(lambda m: m["payload_type"] == ssmtest.PT_HS_COMPLETE)
+        c.ws.close()
+        sim.wait_record(event="process_exit", timeout=5)  # the command ends while nobody listens
+        st, res = sim.resume_session(r["SessionId"])
+        check(st == 200 and res.get("TokenValue"), f"still draining, so resumable: {res}")
+        c2 = ssmtest.Client(dict(r, TokenValue=res["TokenValue"]))
+        c2.open()
+        s = ssmtest.Stream(c2)
+        s.expected = done["seq"] + 1
+        s.pump(lambda s: s.closed is not None, timeout=10)
+        check(bytes(s.data[ssmtest.PT_OUTPUT]) == b"tail-out\n", bytes(s.data[1]))
+        check(bytes(s.data[ssmtest.PT_EXIT_CODE]) == b"EXIT_CODE: 4", bytes(s.data[12]))
+        check(sim.wait_record(event="session_end")["unacked"] == 0, "drained after the resume")
+
+
 if __name__ == "__main__":
     ssmtest.main([test_acked_message_is_not_retransmitted, test_unacked_head_is_retransmitted_same_bytes,
                   test_duplicate_input_is_reacked_and_not_redelivered,
                   test_out_of_order_input_buffered_acked_then_delivered_in_order, test_rtt_estimator_and_record,
-                  test_input_not_acked_until_the_behaviour_is_ready])
+                  test_input_not_acked_until_the_behaviour_is_ready,
+                  test_output_finished_while_disconnected_is_delivered_after_resume])
