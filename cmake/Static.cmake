@@ -54,10 +54,11 @@ elseif(SSM_CJSON_SOURCE_DIR AND EXISTS "${SSM_CJSON_SOURCE_DIR}/cJSON.c")
   message(STATUS "SSM_STATIC: cJSON compiled from ${SSM_CJSON_SOURCE_DIR}")
 else()
   message(FATAL_ERROR
-    "SSM_STATIC: Debian ships no libcjson.a. Fetch the Debian source and point the build at it:\n"
-    "  (cd /some/dir && apt-get source cjson)   # needs a deb-src line, see docs/packaging.md\n"
-    "  cmake ... -DSSM_STATIC=ON -DSSM_CJSON_SOURCE_DIR=/some/dir/cjson-<version>\n"
-    "The directory must contain cJSON.c; use the version of the installed libcjson-dev headers.")
+    "SSM_STATIC: Debian ships no libcjson.a. Fetch cJSON's Debian source (the version of the\n"
+    "installed libcjson-dev, with Debian's patches) and point the build at it:\n"
+    "  dir=$(scripts/package --fetch-cjson-only)\n"
+    "  cmake ... -DSSM_STATIC=ON -DSSM_CJSON_SOURCE_DIR=$dir\n"
+    "(or `apt-get source cjson` with a deb-src line; see docs/packaging.md). The directory must contain cJSON.c.")
 endif()
 
 find_package(Threads REQUIRED)
