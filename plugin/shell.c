@@ -203,6 +203,12 @@ static int shell_on_payload(void *state, uint32_t pt, const uint8_t *p, size_t n
         }
     }
     sh->last_activity_ms = session_now_ms();
+    if (ssm_stdout_broken()) {
+        /* Nobody reads our output any more (the official plugin would die of
+         * SIGPIPE here): end quietly. */
+        LOGW("stdout is gone; ending the session");
+        session_end(sh->s, 0, NULL);
+    }
     return SSM_DELIVER_OK;
 }
 

@@ -224,6 +224,11 @@ size_t ssm_stdout_space(void)
     return ring ? ring_cap - ring_len : 0;
 }
 
+bool ssm_stdout_broken(void)
+{
+    return out_broken;
+}
+
 bool ssm_stdout_empty(void)
 {
     return ring_len == 0;

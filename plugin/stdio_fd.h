@@ -34,6 +34,8 @@ void ssm_stdout_write_text(const void *p, size_t n);
 /* Called (on the loop) when a refused write could fit again. */
 void ssm_stdout_on_drain(void (*cb)(void *user), void *user);
 bool ssm_stdout_empty(void);
+/* stdout failed (EPIPE: the reader went away); output is being discarded. */
+bool ssm_stdout_broken(void);
 /* Writes out whatever is queued, waiting at most timeout_ms on a stuck
  * reader. Used on the way out. */
 void ssm_stdout_flush_blocking(int timeout_ms);
