@@ -185,6 +185,52 @@ def test_http_connect_proxy_with_basic_auth():
         proxy.close()
 
 
+def make_ca_for_name(name):
+    """Test CA + server cert for a DNS name (ssmtest's helper does IPs)."""
+    import shutil
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ssm-ca-name-")
+    ossl = shutil.which("openssl")
+
+    def run(*a):
+        subprocess.run([ossl, *a], cwd=d, check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=proxy test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={name}")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write(f"subjectAltName=DNS:{name},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return {"ca_cert": os.path.join(d, "ca.pem"), "server_cert": os.path.join(d, "server.pem"),
+            "server_key": os.path.join(d, "server.key")}
+
+
+def test_wss_through_https_proxy():
+    """The real-world shape: wss:// via HTTPS_PROXY (CONNECT, then TLS to the
+    real host name through the tunnel, verified against the CA bundle)."""
+    name = "sim.proxied.test"
+    ca = make_ca_for_name(name)
+    proxy = ConnectProxy(user="user", password="secret")
+    try:
+        with ssmtest.Sim(tls=ca) as sim:
+            r = via_fake_host(sim.start_session(doc="Sim-Echo"), sim.port)
+            check(r["StreamUrl"].startswith("wss://" + name), r["StreamUrl"])
+            argv, env = ssmtest.plugin_invocation(r, sim)
+            env = clean_env(env)
+            env["AWS_CA_BUNDLE"] = ca["ca_cert"]
+            env["HTTP_PROXY"] = "http://127.0.0.1:1"  # must not be used for wss
+            env["HTTPS_PROXY"] = f"http://user:secret@127.0.0.1:{proxy.port}"
+            echo_roundtrip(argv, env)
+            check(proxy.requests and proxy.requests[0][0] == f"CONNECT {name}:{sim.port} HTTP/1.1",
+                  proxy.requests)
+    finally:
+        proxy.close()
+
+
 def test_proxy_refusal_is_a_clear_error():
     proxy = ConnectProxy(refuse=True)
     try:
@@ -204,4 +250,5 @@ def test_proxy_refusal_is_a_clear_error():
 
 if __name__ == "__main__":
     ssmtest.main([test_unreachable_stream_url, test_wss_with_ca_bundle_and_without,
-                  test_http_connect_proxy_with_basic_auth, test_proxy_refusal_is_a_clear_error])
+                  test_http_connect_proxy_with_basic_auth, test_wss_through_https_proxy,
+                  test_proxy_refusal_is_a_clear_error])
