@@ -172,8 +172,9 @@ void port_fd_close(port_fd *f)
     if (f->wsi) {
         struct lws *wsi = f->wsi;
         lws_set_opaque_user_data(wsi, NULL);
-        /* lws closes the fd with the wsi; do it synchronously so fds never
-         * pile up across many short connections. */
+        /* The peer sees the close at once (shutdown); lws closes the fd with
+         * the wsi on its next service turn (closing it here, maybe inside
+         * this very wsi's callback, would not be safe). */
         lws_rx_flow_control(wsi, 0);
         shutdown(f->fd, SHUT_RDWR);
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
