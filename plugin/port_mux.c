@@ -73,8 +73,7 @@ static void flush_out(mux *mx)
         if (space == 0)
             return;
         size_t k = space < sizeof(buf) ? space : sizeof(buf);
-        /* Peek by reading, then only on success: session_send copies. */
-        k = ssm_smux_out_read(mx->smux, buf, k);
+        k = ssm_smux_out_read(mx->smux, buf, k); /* session_send copies it */
         if (session_send(mx->s, SSM_PT_OUTPUT, buf, k) != 0) {
             /* Cannot happen after the space check; never lose smux bytes. */
             mux_fail(mx, "data channel refused smux bytes");
@@ -355,6 +354,7 @@ static int mux_on_payload(void *state, uint32_t type, const uint8_t *p, size_t n
         mux_fail(mx, ssm_smux_strerror(rc));
         return SSM_DELIVER_OK;
     }
+    mx->deliver_blocked = false;
     flush_out(mx);
     return SSM_DELIVER_OK;
 }
