@@ -194,6 +194,34 @@ def test_piped_stdin_eof_waits_for_output():
         check(out.endswith(b"Cannot perform start session: EOF\n"), f"EOF text: {out[-80:]!r}")
 
 
+def test_control_signals_are_forwarded():
+    with ssmtest.Sim() as sim:
+        r, p = start(sim, doc="Sim-Echo")
+        p.read_until(b"Sim-Echo ready")
+        for sig, byte in ((signal.SIGQUIT, b"\x1c"), (signal.SIGTSTP, b"\x1a"), (signal.SIGINT, b"\x03")):
+            base = len(p.out)
+            os.kill(p.pid, sig)
+            deadline = time.time() + 10
+            while byte not in bytes(p.out[base:]):
+                check(time.time() < deadline, f"{sig!r} not forwarded as {byte!r}")
+                p._read_some(0.1)
+        check(p.status is None, "the plugin itself was not stopped or interrupted")
+        os.kill(p.pid, signal.SIGTERM)
+        check(p.wait(10) == 0, "exit 0")
+
+
+def test_size_defaults_to_300x100_without_a_tty():
+    os.environ.update(SH_ENV)
+    with ssmtest.Sim() as sim:
+        r = sim.start_session()
+        argv, env = ssmtest.plugin_invocation(r, sim)
+        env.update(SH_ENV)
+        proc = ssmtest.run_pipes(argv, env)
+        out, _ = proc.communicate(b"stty size; echo sz$((1+1))\nexit\n", timeout=20)
+        check(proc.returncode == 0, f"exit {proc.returncode}")
+        check(b"100 300" in out, f"remote pty got 300x100: {out[-300:]!r}")
+
+
 if __name__ == "__main__":
     ssmtest.main([
         test_legacy_shell_types_and_exits,
@@ -205,4 +233,6 @@ if __name__ == "__main__":
         test_channel_closed_texts,
         test_escapes_help_literal_and_disable,
         test_piped_stdin_eof_waits_for_output,
+        test_control_signals_are_forwarded,
+        test_size_defaults_to_300x100_without_a_tty,
     ])
