@@ -1,6 +1,7 @@
 /* The network providers' pure halves: STS request bodies and XML responses,
  * the SSO token cache and portal response, ECS/IMDS configuration and JSON. */
 #include "aws_creds.h"
+#include "aws_sigv4.h" /* aws_url_parse */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,18 @@ int aws_creds_container_plan(aws_creds_plan *plan)
         if (plan->url)
             snprintf(plan->url, n, "http://169.254.170.2%s%s", *rel == '/' ? "" : "/", rel);
     } else if (full && *full) {
+        /* As the SDKs: plain HTTP only to loopback or the ECS/EKS agents. */
+        aws_url u;
+        bool ok = aws_url_parse(full, &u) == 0 &&
+                  (u.tls || !strncmp(u.host, "127.", 4) || !strcasecmp(u.host, "localhost") ||
+                   !strcmp(u.host, "::1") || !strcmp(u.host, "169.254.170.2") ||
+                   !strcmp(u.host, "169.254.170.23") || !strcasecmp(u.host, "fd00:ec2::23"));
+        aws_url_free(&u);
+        if (!ok) {
+            aws_errf(plan->error, sizeof plan->error,
+                     "AWS_CONTAINER_CREDENTIALS_FULL_URI must use https or a loopback/ECS host");
+            return -1;
+        }
         plan->url = strdup(full);
     } else {
         return -1;

@@ -397,6 +397,18 @@ static void test_container_and_imds(void **st)
     assert_string_equal(p.url, "http://127.0.0.1:9/creds");
     assert_string_equal(p.authorization, "tokfile"); /* the file wins */
     aws_creds_plan_free(&p);
+    /* Plain HTTP to anything but loopback / the ECS and EKS agents is refused. */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://203.0.113.9/creds", 1);
+    o.allow_imds = false;
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_NONE);
+    aws_creds_plan_free(&p);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://203.0.113.9/creds", 1);
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_ECS);
+    aws_creds_plan_free(&p);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials", 1);
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_ECS);
+    aws_creds_plan_free(&p);
+    o.allow_imds = true;
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1338/", 1);
