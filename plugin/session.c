@@ -119,9 +119,14 @@ static void chan_timer(lws_sorted_usec_list_t *sul);
 static void give_up(ssm_session *s)
 {
     LOGE("oldest unacknowledged message exceeded the resend limit");
-    session_end_terminate(s, 0,
-                          "Cannot perform start session: the agent stopped acknowledging data "
-                          "(no acknowledgement for 5 minutes); terminating the session\n");
+    char msg[200];
+    ssm_chan_stats st;
+    ssm_chan_get_stats(s->chan, &st);
+    snprintf(msg, sizeof msg,
+             "Cannot perform start session: the agent stopped acknowledging data (%u "
+             "messages unacknowledged); terminating the session\n",
+             st.unacked_msgs);
+    session_end_terminate(s, 0, msg);
 }
 
 static void schedule_timer(ssm_session *s)
@@ -476,7 +481,13 @@ static void on_closed(void *user, const char *output)
     else
         snprintf(buf, sizeof buf, "\n\nExiting session with sessionId: %s.\n\n", session_id(s));
     LOGI("channel_closed received");
-    session_end(s, 0, buf);
+    if (s->terminating && s->end_message) {
+        /* Our TerminateSession was answered by channel_closed: say why first. */
+        ssm_stdout_write_text(s->end_message, strlen(s->end_message));
+        free(s->end_message);
+        s->end_message = NULL;
+    }
+    session_end(s, s->terminating ? s->exit_code : 0, buf);
 }
 
 static void on_send_space(void *user)
@@ -783,6 +794,9 @@ static int make_channel(ssm_session *s)
      * message we cannot keep costs a full RTO later: keep a window's worth
      * (pages of the slot pool are only touched when used). */
     cc.reorder_slots = 1024;
+    const char *gu = getenv("SSM_PLUGIN_GIVE_UP_SECONDS");
+    if (gu && atoi(gu) > 0)
+        cc.give_up_ms = (uint64_t)atoi(gu) * 1000;
     const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
     if (wm && atoi(wm) > 0)
         cc.send_window_msgs = (uint32_t)atoi(wm);

@@ -55,5 +55,21 @@ def test_terminated_elsewhere_ends_cleanly():
         check(p.wait(10) == 0, "exit 0")
 
 
+def test_give_up_terminates_the_session():
+    # The agent ignores all input; with the resend give-up shortened to 2 s
+    # the plugin calls TerminateSession, says why, and exits 0.
+    with ssmtest.Sim("--withhold-acks-ms", "60000") as sim:
+        r = sim.start_session(doc="Sim-Echo")
+        argv, env = ssmtest.plugin_invocation(r, sim, extra_env={"SSM_PLUGIN_GIVE_UP_SECONDS": "2"})
+        p = ssmtest.run_pty(argv, env=env)
+        p.read_until(b"Sim-Echo ready")
+        t0 = time.time()
+        p.read_until(b"the agent stopped acknowledging data", timeout=15)
+        check(p.wait(10) == 0, "exit 0")
+        check(time.time() - t0 < 8, "gave up after about 2 s")
+        sim.wait_record(event="session_terminated", session=r["SessionId"], timeout=5)
+
+
 if __name__ == "__main__":
-    ssmtest.main([test_cuts_resume_and_stream_intact, test_terminated_elsewhere_ends_cleanly])
+    ssmtest.main([test_cuts_resume_and_stream_intact, test_terminated_elsewhere_ends_cleanly,
+                  test_give_up_terminates_the_session])
