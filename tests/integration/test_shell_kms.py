@@ -1,4 +1,5 @@
-"""KMS-encrypted shell session end to end (PROTOCOL.md §9): a scripted agent
+"""KMS-encrypted shell session end to end (PROTOCOL.md §9), plus handshake
+edge cases, against a scripted agent
 (websocket server below) asks for KMSEncryption with a RandomChallenge, a fake
 KMS endpoint (AWS_ENDPOINT_URL_KMS) hands out the data key, then the agent
 checks the HandshakeResponse, runs the challenge, and exchanges AES-256-GCM
@@ -256,5 +257,34 @@ def test_legacy_cli_refuses_kms():
     check(p.wait(10) == 0, "exit 0")
 
 
+def test_handshake_complete_without_session_type():
+    # Scripted-agent edge case (§8.4): HandshakeComplete with no valid
+    # SessionType ends the session with the official text.
+    agent = Agent()
+    sid = "hs-no-type-1"
+    resp = {"SessionId": sid, "TokenValue": "tok",
+            "StreamUrl": f"ws://127.0.0.1:{agent.port}/v1/data-channel/{sid}?role=publish_subscribe"}
+    argv, env = ssmtest.plugin_invocation(resp)
+    proc = ssmtest.run_pipes(argv, env)
+    agent.accept()
+    agent.recv_frame()
+    agent.send(ssmtest.PT_HS_REQUEST, json.dumps({
+        "AgentVersion": "3.3.1142.0",
+        "RequestedClientActions": [
+            {"ActionType": "SessionType", "ActionParameters": {"SessionType": "Bogus", "Properties": None}},
+            {"ActionType": "FutureAction", "ActionParameters": {}},
+        ]}).encode())
+    hs = json.loads(agent.next_input()["payload"])
+    acts = hs["ProcessedClientActions"]
+    check(acts[0]["ActionStatus"] == 2 and acts[0]["Error"] ==
+          "Failed to process action SessionType: Unknown session type Bogus", hs)
+    check(acts[1]["ActionStatus"] == 3 and acts[1]["Error"] == "Unsupported action FutureAction", hs)
+    agent.send(ssmtest.PT_HS_COMPLETE, b'{"HandshakeTimeToComplete":1,"CustomerMessage":""}')
+    out, _ = proc.communicate(timeout=15)
+    check(proc.returncode == 0, f"exit {proc.returncode}")
+    check(out.endswith(b"Cannot perform start session: unable to determine SessionType\n"), out)
+
+
 if __name__ == "__main__":
-    ssmtest.main([test_kms_handshake_challenge_and_sealed_output, test_legacy_cli_refuses_kms])
+    ssmtest.main([test_kms_handshake_challenge_and_sealed_output, test_legacy_cli_refuses_kms,
+                  test_handshake_complete_without_session_type])
