@@ -1,10 +1,10 @@
-"""KMS-encrypted shell session end to end (PROTOCOL.md §9), plus handshake
-edge cases, against a scripted agent
-(websocket server below) asks for KMSEncryption with a RandomChallenge, a fake
-KMS endpoint (AWS_ENDPOINT_URL_KMS) hands out the data key, then the agent
-checks the HandshakeResponse, runs the challenge, and exchanges AES-256-GCM
-sealed Output both ways. AES-GCM comes from the system libcrypto via ctypes
-(the stdlib has no AES); this module is stdlib-only otherwise."""
+"""Against a scripted agent (a minimal websocket server below): a KMS-
+encrypted shell session end to end (PROTOCOL.md §9) and handshake edge cases.
+The agent asks for KMSEncryption with a RandomChallenge, a fake KMS endpoint
+(AWS_ENDPOINT_URL_KMS) hands out the data key, then the agent checks the
+HandshakeResponse, runs the challenge, and exchanges AES-256-GCM sealed
+Output both ways. AES-GCM comes from the system libcrypto via ctypes (the
+stdlib has no AES); this module is stdlib-only otherwise."""
 import base64
 import ctypes
 import hashlib
