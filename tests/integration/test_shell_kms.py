@@ -107,6 +107,8 @@ class Agent:
         self.sock = None
         self.buf = b""
         self.seq = 0
+        self.pings = []  # payloads of pings from the plugin
+        self.pongs = []  # payloads of pongs from the plugin
 
     def accept(self, timeout=10):
         self.lsock.settimeout(timeout)
@@ -141,7 +143,11 @@ class Agent:
             data = bytes(c ^ mask[i % 4] for i, c in enumerate(self._need(n)))
             op = b0 & 0x0F
             if op == 9:
+                self.pings.append(data)
                 self.send_frame(10, data)
+                continue
+            if op == 10:
+                self.pongs.append(data)
                 continue
             if op in (1, 2):
                 return op, data
@@ -210,6 +216,8 @@ def test_kms_handshake_challenge_and_sealed_output():
     agent.send(ssmtest.PT_HS_COMPLETE, json.dumps({"HandshakeTimeToComplete": 1,
                                                    "CustomerMessage": "This session is encrypted using AWS KMS."}).encode())
     p.read_until(b"This session is encrypted using AWS KMS.\r\n")
+    check(agent.pings[:1] == [b"keepalive"], f"ping 'keepalive' right after connecting: {agent.pings}")
+    agent.send_frame(9, b"are-you-there")  # the plugin answers pings
     m = agent.next_input()
     check(m["payload_type"] == ssmtest.PT_SIZE, f"Size first (plaintext): {m}")
     json.loads(m["payload"])
@@ -220,6 +228,7 @@ def test_kms_handshake_challenge_and_sealed_output():
     check(m["payload_type"] == ssmtest.PT_OUTPUT, m)
     check(b"typed-secret" not in m["payload"], "Output is not sent in clear")
     check(open_(client_key, m["payload"]) == b"typed-secret\n", "Output sealed with the client key")
+    check(b"are-you-there" in agent.pongs, f"pong with the ping's data: {agent.pongs}")
     # A payload the plugin cannot open is not shown.
     agent.send(ssmtest.PT_OUTPUT, b"\0" * 40)
     agent.send(ssmtest.PT_STDERR, seal(agent_key, b"after-bad"))
