@@ -207,6 +207,7 @@ bool aws_url_is_presigned(const char *url)
 
 static void cjob_run(cjob *j);
 static void cjob_done(cjob *j, const aws_credentials *c, const char *err);
+static void sso_refresh(cjob *j);
 
 static cjob *cjob_new(aws_ctx *ctx, cjob *parent, aws_creds_plan *plan)
 {
@@ -387,6 +388,48 @@ static void imds_step(cjob *j)
         cjob_done(j, NULL, "IMDS: request failed to start");
 }
 
+static void sso_refreshed(void *user, const aws_http_response *r)
+{
+    cjob *j = user;
+    j->req = NULL;
+    aws_creds_plan *p = j->plan;
+    char err[200] = "";
+    if (r->error)
+        snprintf(err, sizeof err, "SSO token refresh: %s", r->error);
+    else if (aws_sso_oidc_apply(r->body, r->body_len, time(NULL), p->sso_refresh, err,
+                                sizeof err) == 0)
+        p->sso_access_token = strdup(p->sso_refresh->access_token);
+    if (!p->sso_access_token) {
+        char e[256];
+        snprintf(e, sizeof e, "%s; run 'aws sso login'", err[0] ? err : "SSO token refresh failed");
+        cjob_done(j, NULL, e);
+        return;
+    }
+    cjob_run(j); /* now with a fresh access token: GetRoleCredentials */
+}
+
+/* An expired SSO access token with a live refresh token: SSO-OIDC CreateToken. */
+static void sso_refresh(cjob *j)
+{
+    aws_creds_plan *p = j->plan;
+    char *base = aws_endpoint_for("SSO_OIDC", "oidc", p->region);
+    char *body = aws_sso_oidc_refresh_body(p->sso_refresh);
+    char url[1024];
+    snprintf(url, sizeof url, "%s/token", base ? base : "");
+    aws_http_request rq = {.method = "POST", .url = url,
+                           .headers = "Content-Type: application/json\r\n", .body = body,
+                           .body_len = body ? strlen(body) : 0, .timeout_ms = STS_TIMEOUT_MS,
+                           .max_response = 64 * 1024};
+    j->req = base && body ? aws_http_send(j->ctx->http, &rq, sso_refreshed, j) : NULL;
+    if (body) {
+        OPENSSL_cleanse(body, strlen(body));
+        free(body);
+    }
+    free(base);
+    if (!j->req)
+        cjob_done(j, NULL, "SSO token refresh: request failed to start");
+}
+
 static void cjob_run(cjob *j)
 {
     aws_creds_plan *p = j->plan;
@@ -406,6 +449,10 @@ static void cjob_run(cjob *j)
         sts_call(j, NULL);
         return;
     case AWS_STEP_SSO: {
+        if (p->sso_refresh && !p->sso_access_token) {
+            sso_refresh(j);
+            return;
+        }
         char *base = aws_endpoint_for("SSO", "portal.sso", p->region);
         char url[1024], headers[8192];
         snprintf(url, sizeof url, "%s/federation/credentials?account_id=%s&role_name=%s",

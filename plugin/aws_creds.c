@@ -188,6 +188,10 @@ void aws_creds_plan_free(aws_creds_plan *p)
     free(p->external_id);
     wipe_free(p->web_identity_token);
     wipe_free(p->sso_access_token);
+    if (p->sso_refresh) {
+        aws_sso_token_clear(p->sso_refresh);
+        free(p->sso_refresh);
+    }
     free(p->sso_account_id);
     free(p->sso_role_name);
     free(p->url);

@@ -56,6 +56,7 @@ typedef struct aws_creds_plan {
     int duration_s;                 /* 0: service default */
     /* SSO */
     char *sso_access_token, *sso_account_id, *sso_role_name;
+    struct aws_sso_token *sso_refresh; /* set: refresh the expired token first */
     /* ECS */
     char *url, *authorization;      /* ECS full URL and Authorization header value */
     /* IMDS */
@@ -112,10 +113,25 @@ char *aws_sts_web_identity_body(const aws_creds_plan *p);         /* malloc'd */
 int aws_sts_parse_response(const char *xml, size_t n, aws_credentials *out, char *err,
                            size_t errcap);
 
-/* SSO: finds the cached token for a start URL or sso-session name in
- * ~/.aws/sso/cache/<sha1 hex>.json; returns the malloc'd access token or
- * NULL (expired, missing). */
+/* SSO token cache: ~/.aws/sso/cache/<sha1 hex of the sso-session name or
+ * the legacy start URL>.json. */
+typedef struct aws_sso_token {
+    char *path;
+    char *access_token, *refresh_token, *client_id, *client_secret;
+    time_t expires_at, registration_expires_at;
+} aws_sso_token;
+/* 0: a valid access token; 1: expired but refreshable (refresh token and a
+ * live client registration); -1: missing/unusable (err says why). */
+int aws_sso_token_load(const char *cache_key, time_t now, aws_sso_token *t, char *err,
+                       size_t errcap);
+void aws_sso_token_clear(aws_sso_token *t);
+/* The malloc'd access token when the cache holds a valid one, else NULL. */
 char *aws_sso_cached_token(const char *cache_key, time_t now, char *err, size_t errcap);
+/* SSO-OIDC CreateToken (refresh_token grant): request JSON, and the response
+ * applied to t and written back to the cache file (other fields kept). */
+char *aws_sso_oidc_refresh_body(const aws_sso_token *t);
+int aws_sso_oidc_apply(const char *json, size_t n, time_t now, aws_sso_token *t, char *err,
+                       size_t errcap);
 int aws_sso_parse_role_credentials(const char *json, size_t n, aws_credentials *out,
                                    char *err, size_t errcap);
 

@@ -141,10 +141,20 @@ static int sso_plan(const profile_files *f, time_t now, aws_creds_plan *plan)
         return -1;
     }
     char err[200] = "";
-    plan->sso_access_token = aws_sso_cached_token(cache_key, now, err, sizeof err);
-    if (!plan->sso_access_token) {
+    aws_sso_token *tok = calloc(1, sizeof *tok);
+    int trc = tok ? aws_sso_token_load(cache_key, now, tok, err, sizeof err) : -1;
+    if (trc < 0) {
         aws_errf(plan->error, sizeof plan->error, "%s; run 'aws sso login'", err);
+        aws_sso_token_clear(tok);
+        free(tok);
         return -1;
+    }
+    if (trc == 0) { /* valid: no refresh needed */
+        plan->sso_access_token = strdup(tok->access_token);
+        aws_sso_token_clear(tok);
+        free(tok);
+    } else {
+        plan->sso_refresh = tok; /* the driver refreshes it over SSO-OIDC first */
     }
     plan->sso_account_id = strdup(account);
     plan->sso_role_name = strdup(role);

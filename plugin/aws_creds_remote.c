@@ -183,45 +183,6 @@ int aws_sts_parse_response(const char *xml, size_t n, aws_credentials *out, char
 
 /* ---- SSO ---- */
 
-char *aws_sso_cached_token(const char *cache_key, time_t now, char *err, size_t errcap)
-{
-    const char *home = getenv("HOME");
-    if (!cache_key || !home || !*home) {
-        snprintf(err, errcap, "no SSO cache");
-        return NULL;
-    }
-    uint8_t md[20];
-    unsigned mdl = 0;
-    char hexs[41];
-    if (EVP_Digest(cache_key, strlen(cache_key), md, &mdl, EVP_sha1(), NULL) != 1)
-        return NULL;
-    for (int i = 0; i < 20; i++)
-        snprintf(hexs + 2 * i, 3, "%02x", md[i]);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/.aws/sso/cache/%s.json", home, hexs);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errcap, "no cached SSO token");
-        return NULL;
-    }
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    char *tok = NULL;
-    cJSON *j = n < sizeof buf ? cJSON_ParseWithLength(buf, n) : NULL;
-    const char *at = jstr(j, "accessToken"), *exp = jstr(j, "expiresAt");
-    time_t e = exp ? aws_parse_iso8601(exp) : -1;
-    if (!at || !*at || e < 0)
-        snprintf(err, errcap, "unreadable SSO token cache");
-    else if (e <= now + 60)
-        snprintf(err, errcap, "the SSO session has expired");
-    else
-        tok = strdup(at);
-    wipe_delete(j);
-    OPENSSL_cleanse(buf, sizeof buf);
-    return tok;
-}
-
 int aws_sso_parse_role_credentials(const char *json, size_t n, aws_credentials *out, char *err,
                                    size_t errcap)
 {

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -923,6 +924,18 @@ static reply cred_route(const captured *rq)
     if (!strcmp(rq->path, "/latest/meta-data/iam/security-credentials/myrole"))
         return (reply){200, "{\"Code\":\"Success\",\"AccessKeyId\":\"ASIAEC2\",\"SecretAccessKey\":\"ec2secret\","
                             "\"Token\":\"ec2token\",\"Expiration\":\"2099-01-01T00:00:00Z\"}", 0};
+    if (!strcmp(rq->path, "/token") && !strcmp(rq->method, "POST")) {
+        if (!strstr(rq->body, "\"refreshToken\":\"rt1\"") || !strstr(rq->body, "refresh_token"))
+            return (reply){400, "{\"error\":\"invalid_grant\"}", 0};
+        return (reply){200, "{\"accessToken\":\"fresh-at\",\"expiresIn\":3600,\"refreshToken\":\"rt2\"}", 0};
+    }
+    if (!strncmp(rq->path, "/federation/credentials?", 24)) {
+        if (strcmp(rq->path, "/federation/credentials?account_id=111122223333&role_name=Ops") ||
+            !hdr(rq, "x-amz-sso_bearer_token", v, sizeof v) || strcmp(v, "fresh-at"))
+            return (reply){401, "{\"message\":\"Session token not found or invalid\"}", 0};
+        return (reply){200, "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO\",\"secretAccessKey\":"
+                            "\"ssosecret\",\"sessionToken\":\"ssotoken\",\"expiration\":4070908800000}}", 0};
+    }
     api_seen = *rq;
     return (reply){200, "{\"SessionId\":\"s\"}", 0};
 }
@@ -976,6 +989,59 @@ static void test_network_credentials(void **st)
     assert_int_equal(got.status, 0);
     assert_signed_ok(&api_seen, "ssm", "ec2secret", "ec2token");
     aws_ctx_free(ctx);
+
+    /* SSO: the cached access token has expired; refresh it over SSO-OIDC,
+     * then GetRoleCredentials with the new one. */
+    char home[] = "/tmp/test_aws_http_home_XXXXXX", path[512];
+    assert_non_null(mkdtemp(home));
+    snprintf(path, sizeof path, "%s/.aws", home);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/.aws/sso", home);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/.aws/sso/cache", home);
+    assert_int_equal(mkdir(path, 0700), 0);
+    uint8_t md[20];
+    unsigned mdl = 0;
+    EVP_Digest("corp", 4, md, &mdl, EVP_sha1(), NULL);
+    int pl = snprintf(path, sizeof path, "%s/.aws/sso/cache/", home);
+    for (int i = 0; i < 20; i++)
+        pl += snprintf(path + pl, sizeof path - (size_t)pl, "%02x", md[i]);
+    snprintf(path + pl, sizeof path - (size_t)pl, ".json");
+    FILE *f = fopen(path, "w");
+    fputs("{\"accessToken\":\"stale\",\"expiresAt\":\"2001-01-01T00:00:00Z\",\"clientId\":\"c\","
+          "\"clientSecret\":\"s\",\"refreshToken\":\"rt1\",\"registrationExpiresAt\":\"2099-01-01T00:00:00Z\"}", f);
+    fclose(f);
+    char cfgfile[600];
+    snprintf(cfgfile, sizeof cfgfile, "%s/config", home);
+    f = fopen(cfgfile, "w");
+    fputs("[profile sso]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Ops\n"
+          "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n", f);
+    fclose(f);
+    setenv("HOME", home, 1);
+    setenv("AWS_CONFIG_FILE", cfgfile, 1);
+    setenv("AWS_ENDPOINT_URL_SSO_OIDC", ep, 1);
+    setenv("AWS_ENDPOINT_URL_SSO", ep, 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    cfg.profile = "sso";
+    ctx = aws_ctx_new(lws, &cfg);
+    assert_int_equal(aws_terminate_session(ctx, "s", on_terminate, NULL), 0);
+    run_loop(5, 5000);
+    assert_int_equal(done, 5);
+    assert_int_equal(got.status, 0);
+    assert_signed_ok(&api_seen, "ssm", "ssosecret", "ssotoken");
+    aws_ctx_free(ctx);
+    f = fopen(path, "r"); /* the refreshed token went back to the cache */
+    char cache[1024] = "";
+    assert_true(fread(cache, 1, sizeof cache - 1, f) > 0);
+    fclose(f);
+    assert_non_null(strstr(cache, "\"accessToken\":\"fresh-at\""));
+    assert_non_null(strstr(cache, "\"refreshToken\":\"rt2\""));
+    snprintf(path, sizeof path, "/bin/rm -rf %s", home);
+    assert_int_equal(system(path), 0);
+    unsetenv("AWS_ENDPOINT_URL_SSO_OIDC");
+    unsetenv("AWS_ENDPOINT_URL_SSO");
+    unsetenv("AWS_CONFIG_FILE");
+
     unsetenv("AWS_PROFILE");
     unlink(cfgpath);
     server_stop();

@@ -362,6 +362,46 @@ static void test_sso(void **st)
     assert_non_null(strstr(p.error, "sso-session"));
     aws_creds_plan_free(&p);
 
+    /* Expired access token, live refresh token and registration: refreshable. */
+    write_file(".aws/config", "[profile r]\nsso_session = s2\nsso_account_id = 1\nsso_role_name = R\n"
+                              "[sso-session s2]\nsso_start_url = https://s2.awsapps.com/start\n"
+                              "sso_region = ap-northeast-1\n", 0600);
+    sso_cache_file("s2", "{\"startUrl\":\"https://s2.awsapps.com/start\",\"region\":\"ap-northeast-1\","
+                         "\"accessToken\":\"old\",\"expiresAt\":\"2024-01-02T03:00:00Z\","
+                         "\"clientId\":\"cid\",\"clientSecret\":\"csec\",\"refreshToken\":\"rt1\","
+                         "\"registrationExpiresAt\":\"2024-03-01T00:00:00Z\"}");
+    o = opts("r");
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_SSO);
+    assert_null(p.sso_access_token);
+    assert_non_null(p.sso_refresh);
+    assert_string_equal(p.region, "ap-northeast-1");
+    char *rb = aws_sso_oidc_refresh_body(p.sso_refresh);
+    assert_string_equal(rb, "{\"clientId\":\"cid\",\"clientSecret\":\"csec\","
+                            "\"grantType\":\"refresh_token\",\"refreshToken\":\"rt1\"}");
+    free(rb);
+    char oerr[128];
+    const char *oresp = "{\"accessToken\":\"new\",\"expiresIn\":3600,\"refreshToken\":\"rt2\","
+                        "\"tokenType\":\"Bearer\"}";
+    assert_int_equal(aws_sso_oidc_apply("{\"error\":\"invalid_grant\"}", 25, NOW, p.sso_refresh,
+                                        oerr, sizeof oerr), -1);
+    assert_non_null(strstr(oerr, "invalid_grant"));
+    assert_int_equal(aws_sso_oidc_apply(oresp, strlen(oresp), NOW, p.sso_refresh, oerr, sizeof oerr), 0);
+    assert_string_equal(p.sso_refresh->access_token, "new");
+    aws_creds_plan_free(&p);
+    /* Written back: now valid from the cache, other fields kept. */
+    char terr[128];
+    aws_sso_token t;
+    assert_int_equal(aws_sso_token_load("s2", NOW, &t, terr, sizeof terr), 0);
+    assert_string_equal(t.access_token, "new");
+    assert_string_equal(t.refresh_token, "rt2");
+    assert_int_equal(t.expires_at, NOW + 3600);
+    FILE *cf = fopen(t.path, "r");
+    char cbuf[1024] = "";
+    assert_int_equal(fread(cbuf, 1, sizeof cbuf - 1, cf) > 0, 1);
+    fclose(cf);
+    assert_non_null(strstr(cbuf, "\"startUrl\":\"https://s2.awsapps.com/start\""));
+    aws_sso_token_clear(&t);
+
     const char *resp = "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO\",\"secretAccessKey\":\"ss\","
                        "\"sessionToken\":\"st\",\"expiration\":1704168245000}}";
     aws_credentials c = {0};
