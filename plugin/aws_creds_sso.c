@@ -144,6 +144,8 @@ char *aws_sso_oidc_refresh_body(const aws_sso_token *t)
  * written to a temporary file and renamed, mode 0600 like the CLI's. */
 static void store(const aws_sso_token *t)
 {
+    if (!t->path)
+        return;
     cJSON *j = read_json(t->path);
     if (!cJSON_IsObject(j)) {
         wipe_delete(j);
