@@ -410,7 +410,9 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
     info.protocols = ws_protocols;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.client_ssl_ca_filepath = cfg->ca_file;
+    /* §3.1: 45 s for TCP + proxy CONNECT + TLS + upgrade. */
     info.timeout_secs = cfg->connect_timeout_s ? cfg->connect_timeout_s : 45;
+    info.connect_timeout_secs = info.timeout_secs;
     info.ka_time = 15;
     info.ka_interval = 15;
     info.ka_probes = 9;
