@@ -196,8 +196,13 @@ static int on_established(struct sim_conn *c, struct lws *wsi)
     c->is_ws = 1;
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
         uri[0] = '\0';
-    if (strncmp(uri, DATA_CHANNEL_PREFIX, strlen(DATA_CHANNEL_PREFIX)) == 0)
-        snprintf(c->sid, sizeof c->sid, "%s", uri + strlen(DATA_CHANNEL_PREFIX));
+    if (strncmp(uri, DATA_CHANNEL_PREFIX, strlen(DATA_CHANNEL_PREFIX)) == 0) {
+        /* Longer ids than the table holds are truncated, so they match no session. */
+        const char *id = uri + strlen(DATA_CHANNEL_PREFIX);
+        size_t n = strnlen(id, sizeof c->sid - 1);
+        memcpy(c->sid, id, n);
+        c->sid[n] = '\0';
+    }
     char *q = strchr(c->sid, '?');
     if (q)
         *q = '\0';
