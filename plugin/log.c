@@ -38,8 +38,10 @@ void ssm_log_init(void)
     int lws_levels = 0;
     if (log_fp) {
         lws_levels = LLL_ERR | LLL_WARN;
+        /* Not LLL_INFO and below: those can echo request headers, and the
+         * upgrade may carry X-Amz-Security-Token. */
         if (log_level >= SSM_LOG_DEBUG)
-            lws_levels |= LLL_NOTICE | LLL_INFO;
+            lws_levels |= LLL_NOTICE;
     }
     lws_set_log_level(lws_levels, lws_log_sink);
 }
