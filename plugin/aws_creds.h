@@ -139,6 +139,19 @@ int aws_sso_parse_role_credentials(const char *json, size_t n, aws_credentials *
 int aws_creds_parse_container_json(const char *json, size_t n, const char *source,
                                    aws_credentials *out, char *err, size_t errcap);
 
+/* Runs a plan's network steps asynchronously on the lws loop (aws_creds_fetch.c).
+ * The callback runs exactly once; c is NULL on failure (err says why). When
+ * the plan needs no network it runs inside aws_creds_fetch_start(), which
+ * then returns NULL. NULL without a callback means out of memory. A running
+ * fetch frees itself after its callback; aws_creds_fetch_free() before that
+ * cancels it. The plan must outlive the fetch. */
+struct aws_http;
+typedef struct aws_creds_fetch aws_creds_fetch;
+typedef void (*aws_creds_fetch_cb)(void *user, const aws_credentials *c, const char *err);
+aws_creds_fetch *aws_creds_fetch_start(struct aws_http *http, aws_creds_plan *plan,
+                                       const char *region, aws_creds_fetch_cb cb, void *user);
+void aws_creds_fetch_free(aws_creds_fetch *f);
+
 /* snprintf into a fixed error buffer, truncating quietly. */
 void aws_errf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
