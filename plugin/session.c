@@ -139,11 +139,18 @@ static void schedule_timer(ssm_session *s)
         lws_sul_cancel(&s->sul_chan);
         return;
     }
-    /* While the socket is down only the give-up check matters. */
-    if (!ssm_transport_is_open(s->tp) && to < 1000)
-        to = 1000;
-    if (to < 1)
-        to = 1;
+    bool open = ssm_transport_is_open(s->tp);
+    if (!open) {
+        /* While the socket is down only the give-up check matters. */
+        if (to < 1000)
+            to = 1000;
+    } else if (to == 0) {
+        /* Due now: the WRITEABLE callback pulls it and re-arms us (tp_pull);
+         * a short timer here would only spin while the socket is congested,
+         * so keep just a 100 ms safety tick (give-up check). If nothing can
+         * be pulled yet (e.g. a resend budget), look again soon. */
+        to = ssm_chan_want_write(s->chan, now) ? 100 : 5;
+    }
     lws_sul_schedule(s->ctx, 0, &s->sul_chan, chan_timer, (lws_usec_t)to * 1000);
 }
 
