@@ -151,6 +151,69 @@ class AwsCliE2E(unittest.TestCase):
                     self.assertTrue(argv[0].startswith("AWS_SSM_START_SESSION_RESPONSE")
                                     or json.loads(argv[0])["TokenValue"], argv[0])
 
+    def test_interactive_shell_on_a_pty(self):
+        """The default document (Standard_Stream shell) driven like a person would:
+        a command typed at the prompt, its output, a resize, then `exit`."""
+        import pty
+        import select
+        import struct
+        import fcntl
+        import termios
+        for cli, ver in self.clis:
+            with self.subTest(cli=ver):
+                env = self.env()
+                env["SIM_SHELL"] = "/bin/sh"
+                argv = [cli, "ssm", "start-session", "--endpoint-url",
+                        f"http://127.0.0.1:{self.sim.port}", "--region", "us-east-1",
+                        "--target", "i-0123456789abcdef0"]
+                pid, fd = pty.fork()
+                if pid == 0:
+                    try:
+                        os.execve(cli, argv, env)
+                    finally:
+                        os._exit(127)
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+                out = bytearray()
+
+                def read_until(needle, timeout=30):
+                    deadline = time.time() + timeout
+                    while needle not in out:
+                        left = deadline - time.time()
+                        if left <= 0:
+                            raise AssertionError(f"no {needle!r} in {bytes(out)[-600:]!r}")
+                        r, _, _ = select.select([fd], [], [], left)
+                        if r:
+                            try:
+                                data = os.read(fd, 65536)
+                            except OSError:
+                                data = b""
+                            if not data:
+                                raise AssertionError(f"EOF before {needle!r}: {bytes(out)[-600:]!r}")
+                            out.extend(data)
+
+                try:
+                    read_until(b"Starting session with SessionId:")
+                    time.sleep(0.5)
+                    os.write(fd, b"echo answer=$((6*7))\n")
+                    read_until(b"answer=42")
+                    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 133, 0, 0))
+                    os.kill(pid, signal.SIGWINCH)
+                    time.sleep(0.5)
+                    os.write(fd, b"stty size\n")
+                    read_until(b"41 133")
+                    os.write(fd, b"exit\n")
+                    read_until(b"Exiting session with sessionId:")
+                    _, st = os.waitpid(pid, 0)
+                    self.assertEqual(os.waitstatus_to_exitcode(st), 0, bytes(out)[-600:])
+                finally:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                    except (ProcessLookupError, ChildProcessError):
+                        pass
+                    os.close(fd)
+                self.handoffs()
+
     def test_version_probe_and_no_args(self):
         r = subprocess.run([PLUGIN, "--version"], capture_output=True, text=True)
         self.assertRegex(r.stdout, r"^\d+\.\d+\.\d+\.\d+\n$")
