@@ -21,12 +21,14 @@
 #define CHAN_RTO_MAX_MS 1000.0
 #define CHAN_CLOCK_G_MS 10.0
 
-/* Retransmissions are capped at CHAN_RETX_BURST per CHAN_RETX_ROUND_MS: 16x
- * the official head-only 100 ms tick, yet bounded so that a stalled peer (or
- * a queue deeper than the 1 s RTO cap) cannot make us resend the whole
- * window every second. */
-#define CHAN_RETX_BURST 16u
+/* Retransmission policy (see ssm_chan_next_timeout in ssm_channel.h): the
+ * head-of-line message is resent every RTO; other expired messages share a
+ * budget of CHAN_RETX_BURST resends per CHAN_RETX_ROUND_MS, and each one's
+ * interval doubles with every resend up to RTO << CHAN_RETX_BACKOFF_MAX_SHIFT,
+ * so a stalled peer costs a few frames per second, not the whole window. */
+#define CHAN_RETX_BURST 8u
 #define CHAN_RETX_ROUND_MS 100u
+#define CHAN_RETX_BACKOFF_MAX_SHIFT 3u
 
 /* Pending acknowledgements; on overflow the oldest is dropped (the agent
  * retransmits that message and we re-acknowledge it). */

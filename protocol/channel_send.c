@@ -268,12 +268,55 @@ static bool fresh_allowed(const ssm_chan *c, uint32_t k, uint64_t now_ms)
     return pace_tokens(c, now_ms) >= 1000u;
 }
 
-static bool retx_due(const ssm_chan *c, uint64_t now_ms)
+/* Milliseconds until entry i is due for retransmission (<= 0: due now).
+ * The head-of-line message waits one RTO; any other one waits RTO doubled
+ * per earlier resend (capped), so long-lost tails back off. */
+static int64_t retx_wait(const ssm_chan *c, uint32_t i, uint64_t now_ms)
 {
-    if (c->sent_first == CHAN_NIL)
-        return false;
-    const struct chan_tx_entry *e = &c->tx[c->sent_first];
-    return (double)elapsed_ms(now_ms, e->last_send) >= c->rto_ms;
+    const struct chan_tx_entry *e = &c->tx[i];
+    double rto = c->rto_ms;
+    if (i != c->tx_head) {
+        uint32_t shift = e->resends < CHAN_RETX_BACKOFF_MAX_SHIFT ? e->resends
+                                                                   : CHAN_RETX_BACKOFF_MAX_SHIFT;
+        rto *= (double)(1u << shift);
+    }
+    double left = rto - (double)elapsed_ms(now_ms, e->last_send);
+    return left <= 0 ? 0 : ceil_ms(left);
+}
+
+/* The head-of-line (oldest unacked) message if it was sent on this
+ * connection; CHAN_NIL otherwise. */
+static uint32_t retx_head(const ssm_chan *c)
+{
+    if (!c->tx_count || !c->tx[c->tx_head].in_list)
+        return CHAN_NIL;
+    return c->tx_head;
+}
+
+/* The other message due soonest (the least recently sent among equals);
+ * CHAN_NIL when none. The list is ordered by last_send and no entry is due
+ * before last_send + RTO, so the walk stops once that bound passes the best
+ * candidate: a few steps unless many messages are backing off. */
+static uint32_t retx_other(const ssm_chan *c, uint64_t now_ms, int64_t *wait)
+{
+    uint32_t best = CHAN_NIL;
+    int64_t best_wait = 0;
+    for (uint32_t i = c->sent_first; i != CHAN_NIL; i = c->tx[i].next) {
+        if (best != CHAN_NIL) {
+            double lower = c->rto_ms - (double)elapsed_ms(now_ms, c->tx[i].last_send);
+            if (lower >= (double)best_wait)
+                break;
+        }
+        if (i == c->tx_head)
+            continue;
+        int64_t w = retx_wait(c, i, now_ms);
+        if (best == CHAN_NIL || w < best_wait) {
+            best = i;
+            best_wait = w;
+        }
+    }
+    *wait = best_wait;
+    return best;
 }
 
 static bool retx_new_round(const ssm_chan *c, uint64_t now_ms)
@@ -286,6 +329,19 @@ static bool retx_budget(const ssm_chan *c, uint64_t now_ms)
     return retx_new_round(c, now_ms) || c->retx_round_count < CHAN_RETX_BURST;
 }
 
+/* Next retransmission to hand out now; CHAN_NIL when none may go yet. */
+static uint32_t retx_next(const ssm_chan *c, uint64_t now_ms)
+{
+    uint32_t h = retx_head(c);
+    if (h != CHAN_NIL && retx_wait(c, h, now_ms) == 0)
+        return h;
+    int64_t w;
+    uint32_t o = retx_other(c, now_ms, &w);
+    if (o != CHAN_NIL && w == 0 && retx_budget(c, now_ms))
+        return o;
+    return CHAN_NIL;
+}
+
 bool ssm_chan_want_write(const ssm_chan *c, uint64_t now_ms)
 {
     if (!c || !c->up)
@@ -296,7 +352,7 @@ bool ssm_chan_want_write(const ssm_chan *c, uint64_t now_ms)
         return false;
     if (fresh_allowed(c, next_fresh(c), now_ms))
         return true;
-    return retx_due(c, now_ms) && retx_budget(c, now_ms);
+    return retx_next(c, now_ms) != CHAN_NIL;
 }
 
 static size_t emit(ssm_chan *c, uint32_t i, uint64_t now_ms, uint8_t *out, size_t cap)
@@ -343,22 +399,25 @@ size_t ssm_chan_pull(ssm_chan *c, uint64_t now_ms, uint8_t *out, size_t cap)
         return n;
     }
 
-    if (retx_due(c, now_ms) && retx_budget(c, now_ms)) {
-        uint32_t i = c->sent_first;
-        size_t n = emit(c, i, now_ms, out, cap);
-        if (!n)
-            return 0;
+    uint32_t i = retx_next(c, now_ms);
+    if (i == CHAN_NIL)
+        return 0;
+    bool head = i == c->tx_head;
+    size_t n = emit(c, i, now_ms, out, cap);
+    if (!n)
+        return 0;
+    if (!head) {
+        /* Only resends behind the head draw on the burst budget. */
         if (retx_new_round(c, now_ms)) {
             c->retx_round_valid = true;
             c->retx_round_start = now_ms;
             c->retx_round_count = 0;
         }
         c->retx_round_count++;
-        c->tx[i].resends++;
-        c->st.retransmits++;
-        return n;
     }
-    return 0;
+    c->tx[i].resends++;
+    c->st.retransmits++;
+    return n;
 }
 
 size_t ssm_chan_max_frame(const ssm_chan *c)
@@ -388,16 +447,21 @@ int64_t ssm_chan_next_timeout(const ssm_chan *c, uint64_t now_ms)
             uint64_t rate = c->cfg.pace_msgs_per_sec;
             take_min(&best, (int64_t)((need + rate - 1) / rate));
         }
-        if (c->sent_first != CHAN_NIL) {
-            const struct chan_tx_entry *e = &c->tx[c->sent_first];
-            int64_t wait = ceil_ms(c->rto_ms - (double)elapsed_ms(now_ms, e->last_send));
+        uint32_t h = retx_head(c);
+        if (h != CHAN_NIL) {
+            int64_t w = retx_wait(c, h, now_ms);
+            take_min(&best, w > 0 ? w : 1);
+        }
+        int64_t w;
+        if (retx_other(c, now_ms, &w) != CHAN_NIL) {
+            /* Held back by the burst budget: due when the round ends, not now. */
             if (!retx_budget(c, now_ms)) {
-                int64_t round =
-                    (int64_t)(CHAN_RETX_ROUND_MS - elapsed_ms(now_ms, c->retx_round_start));
-                if (round > wait)
-                    wait = round;
+                int64_t round = (int64_t)CHAN_RETX_ROUND_MS -
+                                (int64_t)elapsed_ms(now_ms, c->retx_round_start);
+                if (round > w)
+                    w = round;
             }
-            take_min(&best, wait > 0 ? wait : 1);
+            take_min(&best, w > 0 ? w : 1);
         }
     }
     if (c->tx_count) {

@@ -96,7 +96,24 @@ bool ssm_chan_want_write(const ssm_chan *c, uint64_t now_ms);
 size_t ssm_chan_pull(ssm_chan *c, uint64_t now_ms, uint8_t *out, size_t cap);
 size_t ssm_chan_max_frame(const ssm_chan *c);
 /* Milliseconds until something becomes due (retransmission, pacing token,
- * give-up); -1 when nothing is pending. */
+ * give-up); -1 when nothing is pending. Returns 0 exactly when
+ * ssm_chan_want_write() is true; anything held back (pacing, the resend
+ * budget below) reports the real time at which it becomes due, so a caller
+ * that sleeps for the returned time never spins.
+ *
+ * Retransmission policy (PROTOCOL.md §7.5, RTO from §7.4, at most 1 s):
+ *  - the head-of-line (oldest unacknowledged) message is resent whenever one
+ *    RTO has passed since its last transmission, without backoff, so the
+ *    peer's in-order delivery recovers within an RTO;
+ *  - other messages are resent too (the agent buffers up to 100000 early
+ *    messages, so this only speeds recovery from multiple losses), but each
+ *    waits RTO x 2^resends (capped at 8 x RTO) since its last transmission,
+ *    least recently sent first, and together they get at most 8 resends per
+ *    100 ms round;
+ *  - nothing is resent while the transport is down or the channel paused;
+ *    after ssm_chan_transport_up() every unacked message is replayed once, in
+ *    sequence order, without those limits;
+ *  - the give-up deadline is the head's first transmission + give_up_ms. */
 int64_t ssm_chan_next_timeout(const ssm_chan *c, uint64_t now_ms);
 
 /* Transport state. While down nothing is pulled; on up every unacked message

@@ -527,7 +527,9 @@ static void test_retransmission_timing(void **state)
     rm(h);
 }
 
-/* Retransmission bursts are capped per round. */
+/* Retransmission bursts are capped per round; the head-of-line message is
+ * outside the budget; next_timeout names the end of the round (never 0 while
+ * held back). */
 static void test_retransmission_burst_cap(void **state)
 {
     (void)state;
@@ -540,16 +542,117 @@ static void test_retransmission_burst_cap(void **state)
     assert_int_equal(nd, 40);
     h->now += 200;
     drain(h, NULL, NULL, data, &nd);
-    assert_int_equal(nd, CHAN_RETX_BURST);
+    assert_int_equal(nd, 1 + CHAN_RETX_BURST);
     for (int i = 0; i < nd; i++)
-        assert_int_equal(data[i], i);
+        assert_int_equal(data[i], i); /* head, then the least recently sent */
+    assert_false(ssm_chan_want_write(h->c, h->now));
     assert_int_equal(ssm_chan_next_timeout(h->c, h->now), CHAN_RETX_ROUND_MS);
     h->now += CHAN_RETX_ROUND_MS - 1;
     assert_false(ssm_chan_want_write(h->c, h->now));
+    assert_int_equal(ssm_chan_next_timeout(h->c, h->now), 1);
     h->now += 1;
     drain(h, NULL, NULL, data, &nd);
-    assert_int_equal(nd, CHAN_RETX_BURST);
-    assert_int_equal(data[0], CHAN_RETX_BURST);
+    assert_int_equal(nd, CHAN_RETX_BURST); /* head not due again until +200 */
+    assert_int_equal(data[0], CHAN_RETX_BURST + 1);
+    assert_int_equal(data[nd - 1], 2 * CHAN_RETX_BURST);
+    rm(h);
+}
+
+/* Messages behind the head back off exponentially per resend (capped at
+ * RTO << CHAN_RETX_BACKOFF_MAX_SHIFT); the head is resent every RTO. */
+static void test_retransmission_backoff(void **state)
+{
+    (void)state;
+    harness *h = mk(NULL);
+    uint64_t t0 = h->now;
+    send_tag(h, 0);
+    send_tag(h, 1);
+    int64_t data[8];
+    int nd;
+    drain(h, NULL, NULL, data, &nd);
+    assert_int_equal(nd, 2);
+    /* Count resends of each over 20 s with the timer driving the clock. */
+    int resends[2] = {0, 0};
+    uint64_t last1 = t0, gap1[16];
+    int ngap = 0;
+    while (h->now < t0 + 20000) {
+        int64_t to = ssm_chan_next_timeout(h->c, h->now);
+        assert_true(to > 0);
+        h->now += (uint64_t)to;
+        drain(h, NULL, NULL, data, &nd);
+        assert_true(nd >= 1); /* a timeout that fires always yields a frame */
+        for (int i = 0; i < nd; i++) {
+            resends[data[i]]++;
+            if (data[i] == 1) {
+                if (ngap < 16)
+                    gap1[ngap++] = h->now - last1;
+                last1 = h->now;
+            }
+        }
+    }
+    assert_int_equal(resends[0], 100); /* every 200 ms */
+    assert_true(ngap >= 5);
+    assert_int_equal(gap1[0], 200);
+    assert_int_equal(gap1[1], 400);
+    assert_int_equal(gap1[2], 800);
+    assert_int_equal(gap1[3], 1600);
+    assert_int_equal(gap1[4], 1600); /* capped */
+    assert_int_equal(resends[1], 4 + (20000 - 3000) / 1600);
+    /* Once the head is acked, the old tail becomes the head: one RTO again. */
+    agent_ack(h, 0);
+    assert_true(ssm_chan_next_timeout(h->c, h->now) <= 200);
+    rm(h);
+}
+
+/* Invariant behind the session's timer: next_timeout is 0 exactly when
+ * there is a frame to pull; otherwise nothing becomes pullable before the
+ * returned time. Random sends, acks, losses, pauses and reconnects. */
+static void test_next_timeout_consistent(void **state)
+{
+    (void)state;
+    ssm_chan_config cfg;
+    ssm_chan_config_default(&cfg);
+    cfg.send_window_msgs = 64;
+    cfg.pace_msgs_per_sec = 500;
+    cfg.pace_burst = 4;
+    harness *h = mk(&cfg);
+    uint64_t rng = 12345;
+    int64_t tag = 0;
+    pulled p;
+    for (int step = 0; step < 20000; step++) {
+        unsigned r = (unsigned)(xorshift(&rng) % 100);
+        if (r < 30 && ssm_chan_send_space(h->c) >= sizeof tag)
+            send_tag(h, tag++);
+        else if (r < 45) {
+            ssm_chan_stats st = stats(h);
+            if (st.next_seq > 0)
+                agent_ack(h, (int64_t)(xorshift(&rng) % (uint64_t)st.next_seq));
+        } else if (r < 46)
+            ssm_chan_transport_down(h->c);
+        else if (r < 48)
+            ssm_chan_transport_up(h->c, h->now);
+        else if (r < 49)
+            agent_simple(h, SSM_MT_PAUSE_PUB, NULL, 0);
+        else if (r < 51)
+            agent_simple(h, SSM_MT_START_PUB, NULL, 0);
+        int64_t to = ssm_chan_next_timeout(h->c, h->now);
+        bool ww = ssm_chan_want_write(h->c, h->now);
+        assert_int_equal(to == 0, ww);
+        if (to == 0) {
+            /* Pull a few (or all) of them; lost ones stay unacked. */
+            int k = (int)(xorshift(&rng) % 4);
+            while (k-- > 0 && pull(h, &p))
+                ;
+        } else if (to > 0) {
+            uint64_t jump = (uint64_t)to - 1;
+            assert_false(ssm_chan_want_write(h->c, h->now + jump));
+            h->now += (uint64_t)(xorshift(&rng) % (uint64_t)to) + 1;
+        } else {
+            assert_false(ssm_chan_want_write(h->c, h->now + 100000));
+            h->now += 50;
+        }
+    }
+    assert_true(stats(h).retransmits > 100);
     rm(h);
 }
 
@@ -1248,6 +1351,8 @@ int main(void)
         cmocka_unit_test(test_rtt_estimator_exact),
         cmocka_unit_test(test_retransmission_timing),
         cmocka_unit_test(test_retransmission_burst_cap),
+        cmocka_unit_test(test_retransmission_backoff),
+        cmocka_unit_test(test_next_timeout_consistent),
         cmocka_unit_test(test_loss_and_duplicates_incoming),
         cmocka_unit_test(test_reorder_limits),
         cmocka_unit_test(test_reorder_permutations),
