@@ -6,11 +6,13 @@
 #include "cli.h"
 #include "log.h"
 #include "session.h"
+#include "signals.h"
 #include "stdio_fd.h"
 #include "terminal.h"
 
 int main(int argc, char **argv)
 {
+    ssm_signals_early(); /* before anything slow: SIGTERM must never kill us with 143 */
     ssm_log_init();
     ssm_cli_args args;
     int exit_code = 0;

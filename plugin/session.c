@@ -24,6 +24,7 @@
 #define RETRIES_INITIAL 5      /* §13.1: up to 6 attempts */
 #define RETRY_MAX_DELAY_MS 5000
 #define DEFAULT_RECONNECT_S 300 /* how long a dropped session keeps trying */
+#define DEFAULT_DEAD_PEER_S 60  /* silence (no pong, no data) that means dead */
 #define TERMINATE_WAIT_MS 2000
 
 static const char kms_legacy_cli_error[] =
@@ -199,6 +200,7 @@ void session_end(ssm_session *s, int exit_code, const char *message)
     lws_sul_cancel(&s->sul_chan);
     lws_sul_cancel(&s->sul_retry);
     lws_sul_cancel(&s->sul_end);
+    lws_sul_cancel(&s->sul_budget);
     lws_cancel_service(s->ctx);
 }
 
@@ -590,6 +592,27 @@ static void retry_timer(lws_sorted_usec_list_t *sul)
         sess_aws_resume(s, on_resumed);
 }
 
+static void lost_for_good(ssm_session *s, const char *why)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "Cannot perform start session: lost the connection to the service and could not "
+             "reconnect within %llu s: %s\n",
+             (unsigned long long)(s->reconnect_budget_ms / 1000), why);
+    session_end(s, 0, msg);
+}
+
+/* The budget runs out even while a ResumeSession or a dial hangs (a
+ * frozen peer accepts TCP and never answers). */
+static void budget_timer(lws_sorted_usec_list_t *sul)
+{
+    ssm_session *s = lws_container_of(sul, ssm_session, sul_budget);
+    if (s->ending || ssm_transport_is_open(s->tp))
+        return;
+    LOGW("reconnect budget exhausted");
+    lost_for_good(s, "no answer from the service");
+}
+
 static void connection_failed(ssm_session *s, const char *why)
 {
     s->connecting = false;
@@ -603,13 +626,8 @@ static void connection_failed(ssm_session *s, const char *why)
             session_end(s, 0, msg);
             return;
         }
-    } else if (session_now_ms() - s->down_since > s->reconnect_budget_ms) {
-        char msg[512];
-        snprintf(msg, sizeof msg,
-                 "Cannot perform start session: lost the connection to the service and could "
-                 "not reconnect: %s\n",
-                 why);
-        session_end(s, 0, msg);
+    } else if (session_now_ms() - s->down_since >= s->reconnect_budget_ms) {
+        lost_for_good(s, why);
         return;
     }
     unsigned d = retry_delay_ms(s);
@@ -708,6 +726,7 @@ static void tp_on_open(void *user)
     s->connecting = false;
     s->ever_open = true;
     s->attempt = 0;
+    lws_sul_cancel(&s->sul_budget);
     ssm_chan_transport_up(s->chan, session_now_ms());
     kick(s);
 }
@@ -748,6 +767,8 @@ static void tp_on_down(void *user, const char *why, bool was_open)
         s->connecting = false;
         s->down_since = session_now_ms();
         s->attempt = 0;
+        lws_sul_schedule(s->ctx, 0, &s->sul_budget, budget_timer,
+                         (lws_usec_t)s->reconnect_budget_ms * 1000);
         /* First reconnect (ResumeSession, then dial) after the base delay. */
         lws_sul_schedule(s->ctx, 0, &s->sul_retry, retry_timer,
                          (lws_usec_t)s->retry_base_ms * 1000);
@@ -822,6 +843,22 @@ static int make_channel(ssm_session *s)
     return s->kms_buf ? 0 : -1;
 }
 
+/* Dead-peer detection is lws's validity check: after half the silence
+ * budget without a pong lws sends a ws ping; with no pong by the full
+ * budget it hangs up, which is an ordinary drop (ResumeSession, redial). */
+static void set_dead_peer_policy(ssm_session *s)
+{
+    const char *e = getenv("SSM_PLUGIN_DEAD_PEER_SECONDS");
+    long d = e && atol(e) > 0 ? atol(e) : DEFAULT_DEAD_PEER_S;
+    if (d < 2)
+        d = 2;
+    if (d > 65535)
+        d = 65535;
+    memset(&s->idle_policy, 0, sizeof s->idle_policy);
+    s->idle_policy.secs_since_valid_ping = (uint16_t)(d / 2);
+    s->idle_policy.secs_since_valid_hangup = (uint16_t)d;
+}
+
 int ssm_session_run(const ssm_cli_args *args)
 {
     ssm_session *s = calloc(1, sizeof *s);
@@ -839,6 +876,7 @@ int ssm_session_run(const ssm_cli_args *args)
     const char *rb = getenv("SSM_PLUGIN_RECONNECT_SECONDS");
     s->reconnect_budget_ms = (uint64_t)(rb && atoi(rb) > 0 ? atoi(rb) : DEFAULT_RECONNECT_S) * 1000;
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is an EPIPE error, not a kill */
+    set_dead_peer_policy(s);
 
     const char *fail = NULL;
     struct lws_context_creation_info info;
@@ -847,6 +885,8 @@ int ssm_session_run(const ssm_cli_args *args)
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.gid = -1;
     info.uid = -1;
+    /* Becomes the default of every vhost, the transport's included. */
+    info.retry_and_idle_policy = &s->idle_policy;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         fail = "cannot create the event loop";

@@ -11,6 +11,7 @@
 #include "session_priv.h"
 
 typedef struct aws_call {
+    struct aws_call *next, **pprev; /* in-flight list: freed if cancelled */
     ssm_session *s;
     void (*headers_done)(ssm_session *s, const char *headers);
     void (*resume_done)(ssm_session *s, int status, const char *token, const char *url,
@@ -23,9 +24,26 @@ typedef struct aws_call {
 static aws_call *call_new(ssm_session *s)
 {
     aws_call *c = calloc(1, sizeof *c);
-    if (c)
-        c->s = s;
+    if (!c)
+        return NULL;
+    c->s = s;
+    c->next = s->aws_calls;
+    if (c->next)
+        c->next->pprev = &c->next;
+    c->pprev = &s->aws_calls;
+    s->aws_calls = c;
     return c;
+}
+
+/* Unlinks and frees: after the callback ran, or when the call never started. */
+static void call_free(aws_call *c)
+{
+    if (!c)
+        return;
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    free(c);
 }
 
 int sess_aws_init(ssm_session *s)
@@ -44,6 +62,8 @@ void sess_aws_free(ssm_session *s)
     if (s->aws)
         aws_ctx_free(s->aws); /* cancels in-flight calls: their callbacks never run */
     s->aws = NULL;
+    while (s->aws_calls)
+        call_free(s->aws_calls);
 }
 
 static void on_ws_auth(void *user, const aws_ws_auth *auth)
@@ -66,7 +86,7 @@ static void on_ws_auth(void *user, const aws_ws_auth *auth)
     }
     c->headers_done(c->s, h);
     OPENSSL_cleanse(hdr, sizeof hdr);
-    free(c);
+    call_free(c);
 }
 
 void sess_aws_upgrade_headers(ssm_session *s, const char *url,
@@ -79,7 +99,7 @@ void sess_aws_upgrade_headers(ssm_session *s, const char *url,
     }
     c->headers_done = done;
     if (aws_ws_prepare(s->aws, url, on_ws_auth, c) < 0) {
-        free(c);
+        call_free(c);
         done(s, NULL);
     }
 }
@@ -94,7 +114,7 @@ static void on_resume(void *user, const aws_api_error *err, const char *token,
     } else {
         c->resume_done(c->s, 0, token, stream_url, NULL);
     }
-    free(c);
+    call_free(c);
 }
 
 void sess_aws_resume(ssm_session *s, void (*done)(ssm_session *s, int status, const char *token,
@@ -109,7 +129,7 @@ void sess_aws_resume(ssm_session *s, void (*done)(ssm_session *s, int status, co
     /* Fresh credentials for each resume (PROTOCOL-NEWEST.md §3.3). */
     aws_creds_invalidate(s->aws);
     if (aws_resume_session(s->aws, s->args->session_id, on_resume, c) < 0) {
-        free(c);
+        call_free(c);
         done(s, -1, NULL, NULL, "cannot call ResumeSession");
     }
 }
@@ -123,7 +143,7 @@ static void on_terminate(void *user, const aws_api_error *err)
         LOGI("TerminateSession done");
     if (c->terminate_done)
         c->terminate_done(c->s);
-    free(c);
+    call_free(c);
 }
 
 void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s))
@@ -131,7 +151,7 @@ void sess_aws_terminate(ssm_session *s, void (*done)(ssm_session *s))
     aws_call *c = s->aws ? call_new(s) : NULL;
     if (!c || aws_terminate_session(s->aws, s->args->session_id, on_terminate, c) < 0) {
         LOGW("cannot call TerminateSession");
-        free(c);
+        call_free(c);
         if (done)
             done(s);
         return;
@@ -147,7 +167,7 @@ static void on_kms(void *user, const aws_api_error *err, const uint8_t *plaintex
         c->kms_done(c->s, err->text ? err->text : "GenerateDataKey failed", NULL, 0, NULL);
     else
         c->kms_done(c->s, NULL, plaintext, plaintext_len, ciphertext_b64);
-    free(c);
+    call_free(c);
 }
 
 void sess_aws_kms(ssm_session *s, const char *key_id, const char *challenge,
@@ -163,7 +183,7 @@ void sess_aws_kms(ssm_session *s, const char *key_id, const char *challenge,
     if (aws_kms_generate_data_key(s->aws, key_id, s->args->session_id,
                                   s->args->target ? s->args->target : "", challenge, on_kms,
                                   c) < 0) {
-        free(c);
+        call_free(c);
         done(s, "cannot call KMS GenerateDataKey", NULL, 0, NULL);
     }
 }

@@ -19,6 +19,7 @@ struct ssm_session {
     ssm_transport *tp;
     ssm_chan *chan;
     struct aws_ctx *aws;
+    struct aws_call *aws_calls; /* in-flight seam calls (session_aws.c) */
 
     char client_id[37];
     char *token, *url;
@@ -30,7 +31,8 @@ struct ssm_session {
     uint64_t down_since;  /* when the open connection dropped (ms) */
     uint64_t reconnect_budget_ms;
     bool connecting;
-    lws_sorted_usec_list_t sul_retry, sul_chan, sul_end;
+    lws_retry_bo_t idle_policy; /* dead-peer: ws ping after silence, hang up */
+    lws_sorted_usec_list_t sul_retry, sul_chan, sul_end, sul_budget;
 
     /* handshake and handler */
     bool type_known, hs_seen;

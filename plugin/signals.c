@@ -59,16 +59,33 @@ const struct lws_protocols *ssm_signals_protocol(void)
     return &proto;
 }
 
-int ssm_signals_init(struct lws_vhost *vh, ssm_signal_cb cb, void *user)
+static int make_pipe(void)
 {
-    sig_cb = cb;
-    sig_user = user;
+    if (sig_pipe[0] >= 0)
+        return 0;
     if (pipe(sig_pipe) < 0)
         return -1;
     for (int i = 0; i < 2; i++) {
         fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
         fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
     }
+    return 0;
+}
+
+int ssm_signals_early(void)
+{
+    if (make_pipe() < 0)
+        return -1;
+    int rc = ssm_signals_watch(SIGTERM);
+    return ssm_signals_watch(SIGHUP) < 0 ? -1 : rc;
+}
+
+int ssm_signals_init(struct lws_vhost *vh, ssm_signal_cb cb, void *user)
+{
+    sig_cb = cb;
+    sig_user = user;
+    if (make_pipe() < 0)
+        return -1;
     lws_sock_file_fd_type fd;
     fd.filefd = sig_pipe[0];
     sig_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, "ssm-signals", NULL);

@@ -7,7 +7,11 @@ struct lws_vhost;
 
 typedef void (*ssm_signal_cb)(void *user, int signo);
 
-/* Creates the pipe and adopts it into vhost (whose protocol list must include
+/* First thing in main(): creates the pipe and catches SIGTERM/SIGHUP, so a
+ * signal that arrives before the loop runs waits in the pipe (and is acted
+ * on once ssm_signals_init adopted it) instead of killing the process. */
+int ssm_signals_early(void);
+/* Creates the pipe (unless ssm_signals_early did) and adopts it into vhost (whose protocol list must include
  * ssm_signals_protocol()). Returns 0 or -1. */
 int ssm_signals_init(struct lws_vhost *vh, ssm_signal_cb cb, void *user);
 /* Starts catching signo (SA_RESTART). Until called, the inherited
