@@ -22,7 +22,7 @@
 
 #define API_TIMEOUT_MS 15000u
 
-enum op_kind { OP_WS, OP_RESUME, OP_TERMINATE, OP_KMS };
+enum op_kind { OP_WS, OP_RESUME, OP_TERMINATE, OP_KMS, OP_START };
 
 typedef struct aws_op {
     aws_ctx *ctx;
@@ -40,6 +40,7 @@ typedef struct aws_op {
         aws_resume_cb resume;
         aws_terminate_cb terminate;
         aws_kms_cb kms;
+        aws_start_cb start;
     } cb;
 } aws_op;
 
@@ -231,7 +232,7 @@ static void fail_op(aws_op *op, int http_status, const char *type, const char *m
 {
     char text[512];
     static const char *names[] = {"", "SSM: ResumeSession", "SSM: TerminateSession",
-                                  "KMS: GenerateDataKey"};
+                                  "KMS: GenerateDataKey", "SSM: StartSession"};
     if (http_status)
         snprintf(text, sizeof text, "operation error %s, https response error StatusCode: %d, %s: %s",
                  names[op->kind], http_status, type, message);
@@ -249,6 +250,9 @@ static void fail_op(aws_op *op, int http_status, const char *type, const char *m
         break;
     case OP_KMS:
         op->cb.kms(op->user, &e, NULL, 0, NULL);
+        break;
+    case OP_START:
+        op->cb.start(op->user, &e, NULL, NULL, NULL);
         break;
     case OP_WS:
         op->cb.ws(op->user, NULL);
@@ -297,6 +301,13 @@ static void api_response(void *user, const aws_http_response *r)
         op->cb.resume(op->user, &ok, jstr(j, "TokenValue"), jstr(j, "StreamUrl"));
     } else if (op->kind == OP_TERMINATE) {
         op->cb.terminate(op->user, &ok);
+    } else if (op->kind == OP_START) {
+        op->cb.start(op->user, &ok, jstr(j, "SessionId"), jstr(j, "TokenValue"),
+                     jstr(j, "StreamUrl"));
+        /* The tree holds the token: wipe it before it is freed. */
+        char *tok = (char *)jstr(j, "TokenValue");
+        if (tok)
+            OPENSSL_cleanse(tok, strlen(tok));
     } else {
         const char *pt = jstr(j, "Plaintext"), *blob = jstr(j, "CiphertextBlob");
         uint8_t key[96];
@@ -547,5 +558,22 @@ int aws_kms_generate_data_key(aws_ctx *ctx, const char *key_id, const char *sess
     if (!op)
         return -1;
     op->cb.kms = cb;
+    return 0;
+}
+
+int aws_start_session(aws_ctx *ctx, const char *request_json, aws_start_cb cb, void *user)
+{
+    if (!ctx || !request_json || !cb)
+        return -1;
+    cJSON *body = cJSON_Parse(request_json);
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        return -1;
+    }
+    aws_op *op = api_op(ctx, OP_START, user, "ssm", "AmazonSSM.StartSession", ssm_endpoint(ctx),
+                        body);
+    if (!op)
+        return -1;
+    op->cb.start = cb;
     return 0;
 }

@@ -102,4 +102,12 @@ int aws_kms_generate_data_key(aws_ctx *ctx, const char *key_id, const char *sess
                               const char *target_id, const char *challenge, aws_kms_cb cb,
                               void *user);
 
+/* StartSession (standalone mode): request_json is the request body object
+ * (Target, DocumentName, Parameters, Reason). On success the three strings
+ * are the response's (any may be NULL when missing); the token is wiped
+ * after the callback returns. Returns -1 when request_json is not an object. */
+typedef void (*aws_start_cb)(void *user, const aws_api_error *err, const char *session_id,
+                             const char *token, const char *stream_url);
+int aws_start_session(aws_ctx *ctx, const char *request_json, aws_start_cb cb, void *user);
+
 #endif

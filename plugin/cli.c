@@ -5,6 +5,7 @@
  * Where the official plugin panics we print one "Cannot perform start
  * session:" line instead; nothing printed ever contains the token. */
 #include "cli.h"
+#include "standalone.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -199,6 +200,12 @@ int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FIL
     if (argc == 2 && !strcmp(argv[1], "--version")) {
         fputs(SSM_PLUGIN_VERSION "\n", out);
         return finish(SSM_CLI_EXIT, 0, exit_code, out);
+    }
+    if (ssm_sa_selected(argc, argv)) {
+        /* Standalone mode (docs/standalone.md): `start-session` alone still
+         * falls through to the official "Unknown operation" text below. */
+        int code = ssm_sa_main(argc, argv, out);
+        return finish(SSM_CLI_EXIT, code, exit_code, out);
     }
     if (argc < 4) {
         fprintf(out, "\nUnknown operation %s. \nUse session-manager-plugin --version to check the "

@@ -2,6 +2,7 @@
 #include "port_listen.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
@@ -194,6 +195,7 @@ struct port_listener {
     bool is_unix;
     bool paused;
     int port;
+    port_listen_addr addr; /* TCP: the bound address */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     dev_t dev;
     ino_t ino; /* the socket file we created, so we only unlink our own */
@@ -250,6 +252,45 @@ static int parse_port(const char *s, int *port)
     return 0;
 }
 
+int port_listen_parse_address(const char *text, port_listen_addr *out)
+{
+    port_listen_addr a;
+    memset(&a, 0, sizeof a);
+    if (!text || !*text || strlen(text) >= sizeof a.text)
+        return -1;
+    const char *lit = strcmp(text, "localhost") == 0 ? "127.0.0.1" : text;
+    size_t n = strlen(lit);
+    char buf[sizeof a.text];
+    if (lit[0] == '[' && n > 2 && lit[n - 1] == ']') { /* "[::1]" as in URLs */
+        memcpy(buf, lit + 1, n - 2);
+        buf[n - 2] = '\0';
+        lit = buf;
+    }
+    if (inet_pton(AF_INET, lit, a.addr) == 1)
+        a.family = AF_INET;
+    else if (inet_pton(AF_INET6, lit, a.addr) == 1)
+        a.family = AF_INET6;
+    else
+        return -1;
+    inet_ntop(a.family, a.addr, a.text, sizeof a.text); /* canonical form */
+    if (out)
+        *out = a;
+    return 0;
+}
+
+/* SSM_PLUGIN_LISTEN_ADDRESS, or 127.0.0.1. */
+static int listen_address(port_listen_addr *a, char *err, size_t errlen)
+{
+    const char *env = getenv("SSM_PLUGIN_LISTEN_ADDRESS");
+    if (!env || !*env)
+        env = "127.0.0.1";
+    if (port_listen_parse_address(env, a) == 0)
+        return 0;
+    snprintf(err, errlen, "listen tcp: address %.100s: not an IP address (SSM_PLUGIN_LISTEN_ADDRESS)",
+             env);
+    return -1;
+}
+
 static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errlen)
 {
     int port;
@@ -257,28 +298,46 @@ static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errl
         snprintf(err, errlen, "listen tcp: address %s: invalid port", port_s);
         return -1;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_address(&l->addr, err, errlen) < 0)
+        return -1;
+    bool v6 = l->addr.family == AF_INET6;
+    /* Go's form: host:port, [v6]:port */
+    char shown[sizeof l->addr.text + 2];
+    snprintf(shown, sizeof shown, v6 ? "[%s]" : "%s", l->addr.text);
+    int fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "listen tcp: socket: %s", strerror(errno));
+        snprintf(err, errlen, "listen tcp %s: socket: %s", shown, strerror(errno));
         return -1;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    if (v6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)); /* exactly this address */
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        memcpy(&s6->sin6_addr, l->addr.addr, 16);
+        sl = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        memcpy(&s4->sin_addr, l->addr.addr, 4);
+        sl = sizeof(*s4);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
-        snprintf(err, errlen, "listen tcp 127.0.0.1:%d: bind: %s", port,
+        snprintf(err, errlen, "listen tcp %s:%d: bind: %s", shown, port,
                  e == EADDRINUSE ? "address already in use" : strerror(e));
         close(fd);
         return -1;
     }
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    l->port = ntohs(sa.sin_port);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    l->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                       : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
 }
 
@@ -313,6 +372,26 @@ static int open_unix(port_listener *l, const char *path, char *err, size_t errle
     return fd;
 }
 
+/* The ready signal (SSM_PLUGIN_READY_FILE / _FD) once the listener is up. */
+static void publish_ready(const port_listener *l, const char *sid)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return;
+    if (l->is_unix) {
+        cJSON_AddStringToObject(j, "unix_socket", l->path);
+    } else {
+        cJSON_AddNumberToObject(j, "port", l->port);
+        cJSON_AddStringToObject(j, "address", l->addr.text);
+    }
+    cJSON_AddStringToObject(j, "session_id", sid ? sid : "");
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (line)
+        port_ready_publish(line);
+    free(line);
+}
+
 port_listener *port_listen_open(ssm_session *s, const ssm_port_props *props, port_accept_cb cb,
                                 void *user, unsigned max_per_event, char *err, size_t errlen)
 {
@@ -344,6 +423,7 @@ port_listener *port_listen_open(ssm_session *s, const ssm_port_props *props, por
         free(l);
         return NULL;
     }
+    publish_ready(l, session_id(s));
     return l;
 }
 

@@ -37,13 +37,32 @@ void port_fd_close(port_fd *f);
 #define PORT_READ_CHUNK 1024u
 
 typedef struct port_listener port_listener;
+
+/* A TCP listen address: an IPv4 or IPv6 literal ("[::1]" too) or
+ * "localhost" (127.0.0.1). SSM_PLUGIN_LISTEN_ADDRESS picks it; the default
+ * is 127.0.0.1. */
+typedef struct port_listen_addr {
+    int family;              /* AF_INET or AF_INET6 */
+    unsigned char addr[16];  /* network order */
+    char text[46];           /* canonical text: "127.0.0.2", "::1" */
+} port_listen_addr;
+/* Returns 0 (and *out when out is non-NULL) or -1 when text is not one of
+ * those forms. */
+int port_listen_parse_address(const char *text, port_listen_addr *out);
+
+/* The ready signal: writes line plus "\n" to SSM_PLUGIN_READY_FILE (to a
+ * temporary file beside it, then rename, so readers never see half a line)
+ * and/or to SSM_PLUGIN_READY_FD (>= 3, closed afterwards). Failures are
+ * logged, never fatal. Returns 0, or -1 when a configured target failed. */
+int port_ready_publish(const char *line);
 #define PORT_ACCEPT_RETRY_MS 100u
 /* A connection was accepted (fd non-blocking, close-on-exec). The callee
  * adopts or closes it. */
 typedef void (*port_accept_cb)(void *user, int fd);
 
 /* Opens the local listener per §10.2: localConnectionType "unix" listens on
- * localUnixSocket, else TCP 127.0.0.1:<localPortNumber or 0>. On failure
+ * localUnixSocket, else TCP <listen address>:<localPortNumber or 0>, then
+ * publishes the ready signal. On failure
  * returns NULL and writes a reason ("listen tcp 127.0.0.1:80: bind: address
  * already in use") to err. max_per_event bounds accepts per wake-up. */
 port_listener *port_listen_open(ssm_session *s, const ssm_port_props *props, port_accept_cb cb,

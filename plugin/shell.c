@@ -12,6 +12,7 @@
 #include "ssm_channel.h"
 #include "ssm_handshake.h"
 #include "ssm_msg.h"
+#include "standalone_exit.h"
 #include "stdio_fd.h"
 #include "terminal.h"
 
@@ -191,6 +192,9 @@ static int shell_on_payload(void *state, uint32_t pt, const uint8_t *p, size_t n
     case SSM_PT_ENC_CHALLENGE_RESPONSE:
     case SSM_PT_FLAG:
         return SSM_DELIVER_OK; /* not display data */
+    case SSM_PT_EXIT_CODE:
+        ssm_exit_code_note(p, n); /* standalone mode's exit status; still shown */
+        break;
     default:
         break;
     }

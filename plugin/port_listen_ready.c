@@ -1,0 +1,87 @@
+/* The machine-readable ready signal of the port handlers (port_listen.h):
+ * one JSON line for scripts waiting on the local listener. */
+#include "port_listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Temp file in the same directory, then rename: atomic for readers. */
+static int publish_file(const char *path, const char *text, size_t n)
+{
+    size_t cap = strlen(path) + 32;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return -1;
+    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -1 : write_all(fd, text, n);
+    if (fd >= 0 && close(fd) != 0)
+        rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        LOGW("cannot write the ready file %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+static int publish_fd(const char *spec, const char *text, size_t n)
+{
+    char *end;
+    long fd = strtol(spec, &end, 10);
+    /* 0..2 are the session's own stdio: never write or close them. */
+    if (*end || end == spec || fd < 3 || fd > 65535) {
+        LOGW("SSM_PLUGIN_READY_FD=%s is not a descriptor >= 3", spec);
+        return -1;
+    }
+    int rc = write_all((int)fd, text, n);
+    if (rc != 0)
+        LOGW("cannot write the ready line to fd %ld: %s", fd, strerror(errno));
+    close((int)fd); /* EOF tells the reader nothing else follows */
+    return rc;
+}
+
+int port_ready_publish(const char *line)
+{
+    const char *path = getenv("SSM_PLUGIN_READY_FILE");
+    const char *fd = getenv("SSM_PLUGIN_READY_FD");
+    if ((!path || !*path) && (!fd || !*fd))
+        return 0;
+    size_t n = strlen(line);
+    char *text = malloc(n + 2);
+    if (!text)
+        return -1;
+    memcpy(text, line, n);
+    text[n++] = '\n';
+    text[n] = '\0';
+    int rc = 0;
+    if (path && *path && publish_file(path, text, n) != 0)
+        rc = -1;
+    if (fd && *fd && publish_fd(fd, text, n) != 0)
+        rc = -1;
+    free(text);
+    return rc;
+}
