@@ -66,23 +66,30 @@ static int respond_error(struct lws *wsi, int status, const char *type, const ch
     return respond_json(wsi, status, o);
 }
 
-static void stream_url(const sim_session *s, char *out, size_t cap)
+static void new_cell(sim_session *s)
 {
     /* cell-number: opaque, base64-like, with a raw '+' that must survive. */
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     uint8_t r[24];
-    char cell[sizeof r + 8];
-    sim_random_bytes(r, sizeof r);
-    size_t i = 0;
-    for (; i < sizeof r; i++)
-        cell[i] = b64[r[i] % 62];
-    cell[6] = '+';
-    cell[i++] = '=';
-    cell[i++] = '=';
-    cell[i] = '\0';
+    char prev[sizeof s->cell];
+    memcpy(prev, s->cell, sizeof prev);
+    do {
+        sim_random_bytes(r, sizeof r);
+        size_t i = 0;
+        for (; i < sizeof r; i++)
+            s->cell[i] = b64[r[i] % 62];
+        s->cell[6] = '+';
+        s->cell[i++] = '=';
+        s->cell[i++] = '=';
+        s->cell[i] = '\0';
+    } while (strcmp(prev, s->cell) == 0);
+}
+
+static void stream_url(const sim_session *s, char *out, size_t cap)
+{
     const char *host = strcmp(g_cfg.listen, "0.0.0.0") == 0 ? "127.0.0.1" : g_cfg.listen;
     snprintf(out, cap, "%s://%s:%d/v1/data-channel/%s?role=publish_subscribe&cell-number=%s",
-             g_cfg.tls_cert ? "wss" : "ws", host, g_listen_port, s->id, cell);
+             g_cfg.tls_cert ? "wss" : "ws", host, g_listen_port, s->id, s->cell);
 }
 
 static int params_ok(const cJSON *p)
@@ -120,6 +127,7 @@ static int start_session(struct lws *wsi, const cJSON *req)
     if (s == NULL)
         return respond_error(wsi, 400, "ThrottlingException", "too many sessions");
     char url[512];
+    new_cell(s);
     stream_url(s, url, sizeof url);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "SessionId", s->id);
@@ -141,16 +149,32 @@ static sim_session *by_id(const cJSON *req)
 
 static int resume_session(struct lws *wsi, const cJSON *req)
 {
+    static uint32_t calls;
+    calls++;
     sim_session *s = by_id(req);
     if (s == NULL)
         return respond_error(wsi, 400, "DoesNotExistException", "Session not found");
+    uint64_t now = sim_now_ms();
+    if (calls <= g_cfg.resume_fail_count ||
+        (g_cfg.resume_fail_ms && g_first_cut_ms && now < g_first_cut_ms + g_cfg.resume_fail_ms)) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddNumberToObject(f, "call", calls);
+        sim_record(s, "fault_resume_fail", f);
+        return respond_error(wsi, 403, "AccessDeniedException",
+                             "User is not authorized to perform: ssm:ResumeSession");
+    }
+    if (g_cfg.resume_new_cell)
+        new_cell(s);
     char url[512];
     stream_url(s, url, sizeof url);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "SessionId", s->id);
     /* An ended session resumes with no token (the client then reports a
      * timeout, §13.2); one still draining its output can be resumed. */
-    if (s->state != ST_CLOSED) {
+    if (s->state != ST_CLOSED && g_cfg.resume_empty_token) {
+        cJSON_AddStringToObject(o, "TokenValue", "");
+        sim_record(s, "fault_resume_empty_token", NULL);
+    } else if (s->state != ST_CLOSED) {
         sim_session_new_token(s);
         cJSON_AddStringToObject(o, "TokenValue", s->token);
     }

@@ -1,7 +1,9 @@
 /* lws protocol 0: the JSON-1.1 API over HTTP POST and the data channel over
  * websocket on the same port. Websocket writes go through a bounded ring per
- * connection; a full ring drops (the reliable layer retransmits data, the
- * client retransmits what an ack would have confirmed). */
+ * connection with backpressure instead of drops: data beyond SIM_TX_DATA_MAX
+ * slots is deferred by the reliable layer, and reading from the client stops
+ * while fewer than SIM_TX_RESERVE slots are free (acks are only produced by
+ * client input, so they always fit). */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,34 +24,91 @@ static void conn_free(struct sim_conn *c)
     c->tx = NULL;
 }
 
-int sim_conn_queue(struct sim_conn *c, const uint8_t *p, size_t n, int is_text)
+uint64_t g_first_cut_ms;
+
+static int cut_budget_left(const sim_session *s)
+{
+    return s && s->cuts_done < (g_cfg.cut_count ? g_cfg.cut_count : 1);
+}
+
+void sim_conn_cut(struct sim_conn *c, const char *why)
+{
+    sim_session *s = c->s;
+    if (c->cut_after_flush || s == NULL)
+        return;
+    c->cut_after_flush = 1;
+    s->cuts_done++;
+    if (g_first_cut_ms == 0)
+        g_first_cut_ms = sim_now_ms() ? sim_now_ms() : 1;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "why", why);
+    cJSON_AddNumberToObject(f, "after_msgs", c->msgs_sent);
+    cJSON_AddNumberToObject(f, "after_client_msgs", c->msgs_recv);
+    cJSON_AddNumberToObject(f, "cut", s->cuts_done);
+    cJSON_AddStringToObject(f, "mode", g_cfg.cut_mode_close ? "close" : "reset");
+    sim_record(s, "fault_cut", f);
+    lws_callback_on_writable(c->wsi);
+}
+
+size_t sim_conn_room(const struct sim_conn *c)
+{
+    return (c && c->tx) ? SIM_TX_SLOTS - c->tx_count : 0;
+}
+
+/* Stops reading client frames while the ring is nearly full; resumed from
+ * on_writeable once it has drained to half. */
+static void rx_backpressure(struct sim_conn *c)
+{
+    if (!c->rx_paused && SIM_TX_SLOTS - c->tx_count < SIM_TX_RESERVE) {
+        c->rx_paused = 1;
+        lws_rx_flow_control(c->wsi, 0);
+        sim_record(c->s, "rx_paused", NULL);
+    }
+}
+
+size_t sim_conn_mark(const struct sim_conn *c)
+{
+    return c ? c->tx_count : 0;
+}
+
+int sim_conn_queue_at(struct sim_conn *c, size_t mark, const uint8_t *p, size_t n, int is_text)
 {
     if (c == NULL || c->tx == NULL || n > SIM_FRAME_MAX || c->cut_after_flush || c->close_after_flush)
         return -1;
     if (c->tx_count >= SIM_TX_SLOTS) {
+        /* Unreachable while rx_backpressure holds; kept as a guard. */
         sim_record(c->s, "tx_overflow", NULL);
         return -1;
     }
-    struct sim_tx_slot *t = &c->tx[(c->tx_head + c->tx_count) % SIM_TX_SLOTS];
+    if (mark > c->tx_count)
+        mark = c->tx_count;
+    /* Open a gap at `mark` (messages queued after the mark move back one). */
+    for (size_t i = c->tx_count; i > mark; i--) {
+        struct sim_tx_slot *to = &c->tx[(c->tx_head + i) % SIM_TX_SLOTS];
+        struct sim_tx_slot *from = &c->tx[(c->tx_head + i - 1) % SIM_TX_SLOTS];
+        memcpy(to->buf + LWS_PRE, from->buf + LWS_PRE, from->len);
+        to->len = from->len;
+        to->is_text = from->is_text;
+    }
+    struct sim_tx_slot *t = &c->tx[(c->tx_head + mark) % SIM_TX_SLOTS];
     memcpy(t->buf + LWS_PRE, p, n);
     t->len = n;
     t->is_text = is_text;
     c->tx_count++;
     lws_callback_on_writable(c->wsi);
+    rx_backpressure(c);
     if (is_text)
         return 0;
     c->msgs_sent++;
     sim_session *s = c->s;
-    if (s && g_cfg.cut_after_msgs && s->cuts_done < (g_cfg.cut_count ? g_cfg.cut_count : 1) &&
-        c->msgs_sent >= g_cfg.cut_after_msgs) {
-        c->cut_after_flush = 1;
-        s->cuts_done++;
-        cJSON *f = cJSON_CreateObject();
-        cJSON_AddNumberToObject(f, "after_msgs", c->msgs_sent);
-        cJSON_AddNumberToObject(f, "cut", s->cuts_done);
-        sim_record(s, "fault_cut", f);
-    }
+    if (g_cfg.cut_after_msgs && cut_budget_left(s) && c->msgs_sent >= g_cfg.cut_after_msgs)
+        sim_conn_cut(c, "after_msgs");
     return 0;
+}
+
+int sim_conn_queue(struct sim_conn *c, const uint8_t *p, size_t n, int is_text)
+{
+    return sim_conn_queue_at(c, c ? c->tx_count : 0, p, n, is_text);
 }
 
 void sim_conn_close(struct sim_conn *c, const char *reason)
@@ -182,15 +241,26 @@ static void handle_frame(struct sim_conn *c, const uint8_t *p, size_t n)
         return;
     }
     record_frame(s, &m, rc);
-    if (strcmp(m.type, SSM_MT_ACK) == 0)
+    if (strcmp(m.type, SSM_MT_ACK) == 0) {
         sim_rel_on_ack(s, m.payload, m.payload_len);
-    else if (strcmp(m.type, SSM_MT_INPUT) == 0)
-        sim_rel_on_input(s, &m);
+    } else if (strcmp(m.type, SSM_MT_INPUT) == 0) {
+        c->msgs_recv++;
+        /* --cut-after-client-msgs: the Nth upload message is lost with the
+         * connection (not processed, not acked), so the client must resend. */
+        if (g_cfg.cut_after_client_msgs && cut_budget_left(s) &&
+            c->msgs_recv >= g_cfg.cut_after_client_msgs) {
+            sim_conn_cut(c, "after_client_msgs");
+            return;
+        }
+        if (!c->cut_after_flush)
+            sim_rel_on_input(s, &m);
+    }
 }
 
 static int on_established(struct sim_conn *c, struct lws *wsi)
 {
     char uri[256];
+    conn_free(c); /* a keep-alive POST on this connection before the upgrade */
     memset(c, 0, sizeof *c);
     c->wsi = wsi;
     c->is_ws = 1;
@@ -256,10 +326,22 @@ static int on_writeable(struct sim_conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
+    if (c->rx_paused && c->tx_count <= SIM_TX_SLOTS / 2) {
+        c->rx_paused = 0;
+        lws_rx_flow_control(wsi, 1);
+        sim_record(c->s, "rx_resumed", NULL);
+    }
+    if (c->s && c->tx_count <= SIM_TX_SLOTS / 2 && !c->cut_after_flush && !c->close_after_flush)
+        sim_rel_flush_deferred(c->s);
     if (c->cut_after_flush) {
-        /* Abrupt: RST instead of a websocket close handshake. */
-        struct linger lg = {1, 0};
-        setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (g_cfg.cut_mode_close) {
+            static const char why[] = "agent-sim cut";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why, sizeof why - 1);
+        } else {
+            /* Abrupt: RST instead of a websocket close handshake. */
+            struct linger lg = {1, 0};
+            setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
         sim_conn_detach(c);
         return -1;
     }
@@ -306,8 +388,23 @@ int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return sim_api_handle(c, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* A keep-alive connection still open at shutdown only sees the last
+         * two; conn_free is idempotent. */
         conn_free(c);
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        const char *why = sim_ws_filter(wsi);
+        if (why == NULL)
+            return 0;
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "reason", why);
+        sim_record_global("ws_refused", f);
+        /* Like MGS: an HTTP error instead of 101 (best effort), then close. */
+        lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, why);
+        return 1;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(c, wsi);
     case LWS_CALLBACK_RECEIVE:

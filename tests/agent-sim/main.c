@@ -47,7 +47,10 @@ static void usage(FILE *f)
           "                 [--handshake-timeout-ms N] [--start-delay-ms N]\n"
           "                 [--drop P] [--dup P] [--reorder P] [--drop-in P] [--malformed P]\n"
           "                 [--withhold-acks-ms N] [--pause-publication-ms N]\n"
-          "                 [--cut-after-msgs N] [--cut-count K]\n"
+          "                 [--cut-after-msgs N] [--cut-after-client-msgs N] [--cut-count K]\n"
+          "                 [--cut-mode close|reset]\n"
+          "                 [--resume-fail-count N] [--resume-fail-ms T] [--resume-empty-token]\n"
+          "                 [--resume-new-cell]\n"
           "                 [--close-after-ms N] [--close-output TEXT]\n",
           f);
 }
@@ -76,6 +79,7 @@ enum {
     O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
+    O_CUT_CLIENT, O_CUT_MODE, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
 static int parse_args(int argc, char **argv)
@@ -104,6 +108,12 @@ static int parse_args(int argc, char **argv)
         {"cut-count", required_argument, 0, O_CUT_COUNT},
         {"close-after-ms", required_argument, 0, O_CLOSE_AFTER},
         {"close-output", required_argument, 0, O_CLOSE_OUTPUT},
+        {"cut-after-client-msgs", required_argument, 0, O_CUT_CLIENT},
+        {"cut-mode", required_argument, 0, O_CUT_MODE},
+        {"resume-fail-count", required_argument, 0, O_RESUME_FAIL_COUNT},
+        {"resume-fail-ms", required_argument, 0, O_RESUME_FAIL_MS},
+        {"resume-empty-token", no_argument, 0, O_RESUME_EMPTY},
+        {"resume-new-cell", no_argument, 0, O_RESUME_CELL},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -135,6 +145,19 @@ static int parse_args(int argc, char **argv)
         case O_CUT_COUNT: bad = parse_u32(optarg, &g_cfg.cut_count); break;
         case O_CLOSE_AFTER: bad = parse_u32(optarg, &g_cfg.close_after_ms); break;
         case O_CLOSE_OUTPUT: g_cfg.close_output = optarg; break;
+        case O_CUT_CLIENT: bad = parse_u32(optarg, &g_cfg.cut_after_client_msgs); break;
+        case O_CUT_MODE:
+            if (strcmp(optarg, "close") == 0)
+                g_cfg.cut_mode_close = 1;
+            else if (strcmp(optarg, "reset") == 0)
+                g_cfg.cut_mode_close = 0;
+            else
+                bad = 1;
+            break;
+        case O_RESUME_FAIL_COUNT: bad = parse_u32(optarg, &g_cfg.resume_fail_count); break;
+        case O_RESUME_FAIL_MS: bad = parse_u32(optarg, &g_cfg.resume_fail_ms); break;
+        case O_RESUME_EMPTY: g_cfg.resume_empty_token = 1; break;
+        case O_RESUME_CELL: g_cfg.resume_new_cell = 1; break;
         case O_HELP: usage(stdout); exit(0);
         default: bad = 1; break;
         }

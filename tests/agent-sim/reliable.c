@@ -81,6 +81,17 @@ static void transmit(sim_session *s, struct sim_out_entry *e, int retransmit)
     if (c == NULL || !c->opened)
         return;
     uint64_t now = sim_now_ms();
+    /* Backpressure: a message, its duplicate and a garbage frame need up to 3
+     * slots; wait for room rather than drop (and keep the order). */
+    if (SIM_TX_SLOTS - sim_conn_room(c) + 3 > SIM_TX_DATA_MAX || (s->deferred && !e->deferred)) {
+        if (!e->deferred && !retransmit) {
+            e->deferred = 1;
+            s->deferred = 1;
+            sim_record(s, "tx_deferred", seq_fields(e->seq));
+        }
+        return;
+    }
+    e->deferred = 0;
     if (sim_chance(g_cfg.drop)) {
         e->sent_ms = now;
         sim_record(s, "fault_drop", seq_fields(e->seq));
@@ -130,6 +141,7 @@ int sim_rel_send(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
     e->seq = seq;
     e->sent_ms = 0;
     e->resends = 0;
+    e->deferred = 0;
     s->out_count++;
     s->next_seq++;
     cJSON *f = seq_fields(seq);
@@ -140,8 +152,8 @@ int sim_rel_send(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
     return SIM_SEND_OK;
 }
 
-int sim_send_control(sim_session *s, const char *type, uint32_t ptype, const uint8_t *p, size_t n,
-                     uint64_t flags)
+static int send_control_at(sim_session *s, size_t mark, const char *type, uint32_t ptype,
+                           const uint8_t *p, size_t n, uint64_t flags)
 {
     uint8_t buf[SIM_FRAME_MAX];
     if (s->conn == NULL || !s->conn->opened)
@@ -149,21 +161,34 @@ int sim_send_control(sim_session *s, const char *type, uint32_t ptype, const uin
     long len = encode(type, 0, flags, ptype, p, n, buf, sizeof buf);
     if (len < 0)
         return -1;
-    return sim_conn_queue(s->conn, buf, (size_t)len, 0);
+    return sim_conn_queue_at(s->conn, mark, buf, (size_t)len, 0);
 }
 
-static void send_ack(sim_session *s, const ssm_msg *m, const char *why)
+int sim_send_control(sim_session *s, const char *type, uint32_t ptype, const uint8_t *p, size_t n,
+                     uint64_t flags)
+{
+    return send_control_at(s, sim_conn_mark(s->conn), type, ptype, p, n, flags);
+}
+
+/* The ack goes at `mark`: ahead of anything its input produced while being
+ * processed (the agent acks first, PROTOCOL.md §7.2). */
+static void send_ack_at(sim_session *s, const ssm_msg *m, const char *why, size_t mark)
 {
     char body[256];
     int n = ssm_ack_body(body, sizeof body, m->type, m->id, m->seq);
     if (n < 0)
         return;
-    int rc = sim_send_control(s, SSM_MT_ACK, SSM_PT_NONE, (const uint8_t *)body, (size_t)n,
-                              SSM_MSGFLAG_ACK);
+    int rc = send_control_at(s, mark, SSM_MT_ACK, SSM_PT_NONE, (const uint8_t *)body, (size_t)n,
+                             SSM_MSGFLAG_ACK);
     cJSON *f = seq_fields(m->seq);
     cJSON_AddStringToObject(f, "why", why);
     cJSON_AddBoolToObject(f, "queued", rc == 0);
     sim_record(s, "ack_sent", f);
+}
+
+static void send_ack(sim_session *s, const ssm_msg *m, const char *why)
+{
+    send_ack_at(s, m, why, sim_conn_mark(s->conn));
 }
 
 /* Pops acknowledged entries from the head so the head is the oldest unacked. */
@@ -254,6 +279,7 @@ static void drain(sim_session *s)
         struct sim_in_entry *b = &s->in[s->expected % SIM_IN_WINDOW];
         if (!b->used || b->seq != s->expected)
             return;
+        size_t mark = sim_conn_mark(s->conn);
         if (!process(s, b->ptype, b->buf, b->len))
             return; /* retried from the tick */
         if (b->need_ack) {
@@ -262,7 +288,7 @@ static void drain(sim_session *s)
             snprintf(m.type, sizeof m.type, "%s", SSM_MT_INPUT);
             memcpy(m.id, b->id, sizeof m.id);
             m.seq = b->seq;
-            send_ack(s, &m, "ready_again");
+            send_ack_at(s, &m, "ready_again", mark);
         }
         b->used = 0;
         b->need_ack = 0;
@@ -301,6 +327,7 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
             sim_record(s, "not_ready", seq_fields(m->seq));
             return;
         }
+        size_t mark = sim_conn_mark(s->conn);
         if (!process(s, m->payload_type, m->payload, m->payload_len)) {
             /* Not ready: no ack (the client retransmits), but keep it so the
              * tick can deliver it as soon as the behaviour is ready. */
@@ -309,7 +336,7 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
             sim_record(s, "not_ready", seq_fields(m->seq));
             return;
         }
-        send_ack(s, m, "in_order");
+        send_ack_at(s, m, "in_order", mark);
         struct sim_in_entry *stale = &s->in[m->seq % SIM_IN_WINDOW];
         if (stale->used && stale->seq == m->seq)
             stale->used = 0;
@@ -351,12 +378,30 @@ void sim_rel_tick(sim_session *s)
     drain(s);
 }
 
+void sim_rel_flush_deferred(sim_session *s)
+{
+    if (!s->deferred)
+        return;
+    s->deferred = 0;
+    for (size_t i = 0; i < s->out_count; i++) {
+        struct sim_out_entry *e = out_at(s, i);
+        if (e->len == 0 || !e->deferred)
+            continue;
+        transmit(s, e, 0);
+        if (e->deferred) { /* still no room: it and the rest wait in order */
+            s->deferred = 1;
+            return;
+        }
+    }
+}
+
 void sim_rel_reconnected(sim_session *s)
 {
     /* Resend the oldest unacked at the next tick; the rest follow as acked. */
     s->held_seq = -1;
     if (s->out_count > 0)
         out_at(s, 0)->sent_ms = 0;
+    sim_rel_flush_deferred(s);
 }
 
 size_t sim_rel_unacked(sim_session *s)

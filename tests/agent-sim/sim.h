@@ -30,6 +30,13 @@ struct sim_config {
     uint32_t withhold_acks_ms;
     uint32_t pause_publication_ms;
     uint32_t cut_after_msgs, cut_count;
+    uint32_t cut_after_client_msgs; /* cut while the client uploads */
+    int cut_mode_close;             /* 0: TCP RST (SO_LINGER 0), 1: websocket close 1001 */
+    /* ResumeSession faults */
+    uint32_t resume_fail_count; /* first N calls: 403 AccessDeniedException */
+    uint32_t resume_fail_ms;    /* every call fails for T ms after the first cut */
+    int resume_empty_token;     /* TokenValue "" */
+    int resume_new_cell;        /* new cell-number per resume; older URLs refused */
     uint32_t close_after_ms;
     const char *close_output;
 };
@@ -37,6 +44,7 @@ extern struct sim_config g_cfg;
 extern int g_listen_port;
 extern struct lws_context *g_ctx;
 extern struct lws_vhost *g_vhost;
+extern uint64_t g_first_cut_ms; /* sim_now_ms() of the first cut, 0 = none yet */
 
 /* ---- sizes -------------------------------------------------------------- */
 
@@ -44,6 +52,8 @@ extern struct lws_vhost *g_vhost;
 #define SIM_IN_WINDOW 256    /* out-of-order client messages kept */
 #define SIM_FRAME_MAX 4096   /* largest encoded ClientMessage we build or keep */
 #define SIM_TX_SLOTS 512     /* per-connection websocket write ring */
+#define SIM_TX_RESERVE 64    /* free slots below which client reads pause */
+#define SIM_TX_DATA_MAX (SIM_TX_SLOTS - 2 * SIM_TX_RESERVE) /* data beyond this is deferred */
 #define SIM_RX_MAX 65536     /* largest websocket message accepted */
 #define SIM_MAX_SESSIONS 64
 #define SIM_MAX_TIMERS 16
@@ -65,6 +75,7 @@ struct sim_out_entry {
     int64_t seq;
     uint64_t sent_ms; /* 0 = never transmitted */
     uint32_t resends;
+    int deferred; /* not put on the wire yet: the write ring was full */
     size_t len;
     uint8_t buf[SIM_FRAME_MAX];
 };
@@ -99,6 +110,7 @@ struct sim_session {
     int used;
     char id[64];
     char token[96];
+    char cell[40]; /* cell-number of the current StreamUrl */
     char target[128];
     char doc[128];
     cJSON *params;
@@ -113,6 +125,7 @@ struct sim_session {
     size_t out_head, out_count;
     double rtt_ms, rttvar_ms, rto_ms;
     int want_writable;
+    int deferred; /* some out entries wait for ring room (keep their order) */
     int64_t held_seq; /* --reorder: held back, -1 = none */
     uint64_t held_ms;
 
@@ -165,6 +178,8 @@ struct sim_conn {
     struct sim_tx_slot *tx; /* ring of SIM_TX_SLOTS */
     size_t tx_head, tx_count;
     uint32_t msgs_sent;
+    uint32_t msgs_recv; /* client input_stream_data on this websocket */
+    int rx_paused;         /* lws_rx_flow_control off: ring nearly full */
     int cut_after_flush;   /* --cut-after-msgs: abort once the ring drains */
     int close_after_flush; /* polite close once the ring drains */
     char close_reason[128];
@@ -183,7 +198,15 @@ int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 void sim_conn_attach(struct sim_conn *c, sim_session *s);
 void sim_conn_detach(struct sim_conn *c);
 int sim_conn_queue(struct sim_conn *c, const uint8_t *p, size_t n, int is_text);
+/* A position in the ring; sim_conn_queue_at puts a frame there, ahead of what
+ * was queued after the mark (an ack goes out before what its input caused). */
+size_t sim_conn_mark(const struct sim_conn *c);
+int sim_conn_queue_at(struct sim_conn *c, size_t mark, const uint8_t *p, size_t n, int is_text);
+size_t sim_conn_room(const struct sim_conn *c);
 void sim_conn_close(struct sim_conn *c, const char *reason);
+void sim_conn_cut(struct sim_conn *c, const char *why); /* fault: ends once the ring drains */
+/* 0 when the upgrade may proceed, else a reason (FILTER_PROTOCOL_CONNECTION). */
+const char *sim_ws_filter(struct lws *wsi);
 
 /* reliable.c */
 void sim_rel_init(sim_session *s);
@@ -192,6 +215,7 @@ void sim_rel_on_ack(sim_session *s, const uint8_t *payload, size_t n);
 void sim_rel_on_input(sim_session *s, const ssm_msg *m);
 void sim_rel_tick(sim_session *s);
 void sim_rel_reconnected(sim_session *s);
+void sim_rel_flush_deferred(sim_session *s); /* ring has room again */
 size_t sim_rel_unacked(sim_session *s);
 int sim_send_control(sim_session *s, const char *type, uint32_t ptype, const uint8_t *p, size_t n,
                      uint64_t flags);

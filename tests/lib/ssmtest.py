@@ -396,8 +396,22 @@ class PtyProcess:
                 pass
             self.wait(5)
 
-    def write(self, data):
-        os.write(self.fd, data)
+    def write(self, data, timeout=10.0):
+        """Writes all of data (a pty takes only what fits its buffer per write)."""
+        view = memoryview(bytes(data))
+        deadline = time.time() + timeout
+        while view:
+            _, w, _ = select.select([], [self.fd], [], max(0.0, deadline - time.time()))
+            if not w:
+                # The child may be blocked writing to us: drain its output.
+                if time.time() >= deadline:
+                    raise TestFailure(f"pty write stalled with {len(view)} bytes left")
+                self._read_some(0)
+                continue
+            n = os.write(self.fd, view)
+            view = view[n:]
+            if view:
+                self._read_some(0)
 
     def resize(self, rows, cols):
         import fcntl
