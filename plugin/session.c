@@ -641,10 +641,12 @@ static void on_resumed(ssm_session *s, int status, const char *token, const char
     if (s->ending)
         return;
     if (status < 0) {
-        /* The token may well still be good (the service only drops the
-         * socket): dial with it; a refused dial counts as the failure. */
-        LOGW("ResumeSession failed (%s); reconnecting with the current token", why ? why : "?");
-        start_connect(s);
+        /* One retry slot (PROTOCOL-NEWEST §3.3); the next attempt calls
+         * ResumeSession again. Never dial with the old token: the service
+         * only accepts it for the first connection. */
+        char buf[300];
+        snprintf(buf, sizeof buf, "ResumeSession failed: %s", why ? why : "?");
+        connection_failed(s, buf);
         return;
     }
     if (!token || !*token) {
