@@ -16,6 +16,8 @@
 #include <string.h>
 
 typedef struct start_call {
+    lws_sorted_usec_list_t tick; /* first: the sul callback gets its address */
+    struct lws_context *lws;
     bool done;
     int exit_code; /* 0 on success */
     char *session_id, *token, *stream_url;
@@ -64,6 +66,17 @@ static void on_started(void *user, const aws_api_error *err, const char *sid, co
     }
 }
 
+/* lws 4.1 can sleep its full 30 s default poll wait after a zero-delay timer
+ * is scheduled from inside another timer's callback (aws_api does that when
+ * credentials resolve without network): a short tick keeps the loop turning
+ * for the few hundred milliseconds this call lasts. */
+static void tick(lws_sorted_usec_list_t *sul)
+{
+    start_call *c = lws_container_of(sul, start_call, tick);
+    if (!c->done)
+        lws_sul_schedule(c->lws, 0, &c->tick, tick, 20 * LWS_US_PER_MS);
+}
+
 /* Runs one StartSession call to completion on its own lws context. */
 static void call_start_session(const char *region, const ssm_sa_opts *o, const char *body,
                                start_call *c)
@@ -77,6 +90,9 @@ static void call_start_session(const char *region, const ssm_sa_opts *o, const c
     struct lws_context *lws = lws_create_context(&info);
     aws_ctx_config cfg = {.region = region, .profile = o->profile, .ssm_endpoint = o->endpoint};
     aws_ctx *aws = lws ? aws_ctx_new(lws, &cfg) : NULL;
+    c->lws = lws;
+    if (lws)
+        tick(&c->tick);
     if (!aws || aws_start_session(aws, body, on_started, c) != 0) {
         c->done = true;
         c->exit_code = SSM_SA_EXIT_API;
@@ -90,8 +106,10 @@ static void call_start_session(const char *region, const ssm_sa_opts *o, const c
         snprintf(c->error, sizeof c->error, "event loop failed during StartSession");
     }
     aws_ctx_free(aws);
-    if (lws)
+    if (lws) {
+        lws_sul_cancel(&c->tick);
         lws_context_destroy(lws);
+    }
 }
 
 static int usage_error(const char *why)

@@ -220,8 +220,14 @@ static cJSON *params_json(const char *text, char *err, size_t cap)
     {
         if (cJSON_IsString(it)) {
             cJSON *list = cJSON_CreateArray(), *s = cJSON_CreateString(it->valuestring);
-            if (!list || !s || !cJSON_AddItemToArray(list, s) ||
-                !cJSON_ReplaceItemViaPointer(j, it, list)) {
+            /* The replacement takes over the member's key. */
+            if (list && s && cJSON_AddItemToArray(list, s)) {
+                list->string = it->string;
+                it->string = NULL;
+            }
+            if (!list || !list->string || !cJSON_ReplaceItemViaPointer(j, it, list)) {
+                if (!list || !list->child)
+                    cJSON_Delete(s);
                 cJSON_Delete(list);
                 cJSON_Delete(j);
                 snprintf(err, cap, "out of memory");
