@@ -610,7 +610,7 @@ static void budget_timer(lws_sorted_usec_list_t *sul)
     if (s->ending || ssm_transport_is_open(s->tp))
         return;
     LOGW("reconnect budget exhausted");
-    lost_for_good(s, "no answer from the service");
+    lost_for_good(s, s->last_why[0] ? s->last_why : "no answer from the service");
 }
 
 static void connection_failed(ssm_session *s, const char *why)
@@ -618,6 +618,7 @@ static void connection_failed(ssm_session *s, const char *why)
     s->connecting = false;
     if (s->ending)
         return;
+    snprintf(s->last_why, sizeof s->last_why, "%s", why);
     s->attempt++;
     if (!s->ever_open) {
         if (s->attempt > RETRIES_INITIAL) {
@@ -769,6 +770,7 @@ static void tp_on_down(void *user, const char *why, bool was_open)
         s->connecting = false;
         s->down_since = session_now_ms();
         s->attempt = 0;
+        s->last_why[0] = '\0';
         lws_sul_schedule(s->ctx, 0, &s->sul_budget, budget_timer,
                          (lws_usec_t)s->reconnect_budget_ms * 1000);
         /* First reconnect (ResumeSession, then dial) after the base delay. */

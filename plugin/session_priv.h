@@ -30,6 +30,7 @@ struct ssm_session {
     unsigned retry_base_ms;
     uint64_t down_since;  /* when the open connection dropped (ms) */
     uint64_t reconnect_budget_ms;
+    char last_why[256];   /* why the last reconnect attempt failed */
     bool connecting;
     lws_retry_bo_t idle_policy; /* dead-peer: ws ping after silence, hang up */
     lws_sorted_usec_list_t sul_retry, sul_chan, sul_end, sul_budget;
