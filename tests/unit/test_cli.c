@@ -9,8 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "port_listen.h"
+#include "standalone.h"
+#include "standalone_exit.h"
+
+#include <sys/socket.h>
 
 #define TOKEN "tok-SECRET-7f3a9c"
 #define GOOD_RESPONSE                                                                              \
@@ -421,6 +427,221 @@ static void test_free_is_idempotent(void **state)
     free(r.out);
 }
 
+/* ---- standalone mode (docs/standalone.md) ---- */
+
+static void test_standalone_selection(void **state)
+{
+    (void)state;
+    char *a2[] = {"p", "start-session", NULL};
+    char *a3[] = {"p", "start-session", "--help", NULL};
+    char *other[] = {"p", "Start-Session", "--target", "i-1", NULL};
+    assert_false(ssm_sa_selected(2, a2)); /* keeps the official Unknown operation text */
+    assert_true(ssm_sa_selected(3, a3));
+    assert_false(ssm_sa_selected(4, other));
+    /* `start-session` alone still prints the official text, exit 0 */
+    run r = parse("start-session", NULL);
+    assert_int_equal(r.action, SSM_CLI_EXIT);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "\nUnknown operation start-session. \nUse session-manager-plugin "
+                               "--version to check the version.\n\n");
+    free(r.out);
+    /* help goes to the given stream, exit 0, no session */
+    r = parse("start-session", "--help", NULL);
+    assert_int_equal(r.action, SSM_CLI_EXIT);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "usage: session-manager-plugin start-session --target"));
+    free(r.out);
+}
+
+static int sa_parse(ssm_sa_opts *o, char *err, size_t cap, ...)
+{
+    char *argv[32] = {"p", "start-session"};
+    int argc = 2;
+    va_list ap;
+    va_start(ap, cap);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 31;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return ssm_sa_parse(argc, argv, o, err, cap);
+}
+
+static void test_standalone_options(void **state)
+{
+    (void)state;
+    ssm_sa_opts o;
+    char err[300];
+    assert_int_equal(sa_parse(&o, err, sizeof err, "--target", "i-1", "--document-name=D",
+                              "--parameters", "a=b", "--reason", "r", "--region", "eu-west-1",
+                              "--profile", "dev", "--endpoint-url", "http://x/",
+                              "--listen-address", "::1", NULL),
+                     0);
+    assert_string_equal(o.target, "i-1");
+    assert_string_equal(o.document, "D");
+    assert_string_equal(o.parameters, "a=b");
+    assert_string_equal(o.reason, "r");
+    assert_string_equal(o.region, "eu-west-1");
+    assert_string_equal(o.profile, "dev");
+    assert_string_equal(o.endpoint, "http://x/");
+    assert_string_equal(o.listen_address, "::1");
+    assert_false(o.help);
+    struct {
+        const char *a, *b, *want;
+    } bad[] = {
+        {"--document-name", "D", "required: --target"},
+        {"--target", NULL, "needs a value"},
+        {"--nope", "1", "unknown option: --nope"},
+        {"stray", NULL, "unexpected argument: stray"},
+        {"--listen-address", "example.com", "--listen-address"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        int rc = !strcmp(bad[i].a, "--target") || !strcmp(bad[i].a, "--document-name")
+                     ? sa_parse(&o, err, sizeof err, bad[i].a, bad[i].b, NULL)
+                     : sa_parse(&o, err, sizeof err, "--target", "i-1", bad[i].a, bad[i].b, NULL);
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, bad[i].want));
+    }
+    assert_int_equal(sa_parse(&o, err, sizeof err, "--target", "a", "--target", "b", NULL), -1);
+    assert_non_null(strstr(err, "given twice"));
+    assert_int_equal(sa_parse(&o, err, sizeof err, "-h", NULL), 0);
+    assert_true(o.help);
+}
+
+static void expect_request(const char *params, const char *want)
+{
+    ssm_sa_opts o = {.target = "i-1", .parameters = params};
+    char err[300] = "";
+    char *j = ssm_sa_request_json(&o, err, sizeof err);
+    if (!want) {
+        assert_null(j);
+        assert_true(err[0] != '\0');
+        return;
+    }
+    assert_non_null(j);
+    assert_string_equal(j, want);
+    free(j);
+}
+
+static void test_standalone_parameters(void **state)
+{
+    (void)state;
+    ssm_sa_opts o = {.target = "i-1", .document = "Doc", .reason = "why"};
+    char err[300];
+    char *j = ssm_sa_request_json(&o, err, sizeof err);
+    assert_string_equal(j, "{\"Target\":\"i-1\",\"DocumentName\":\"Doc\",\"Reason\":\"why\"}");
+    free(j);
+    expect_request("portNumber=80,localPortNumber=0",
+                   "{\"Target\":\"i-1\",\"Parameters\":{\"portNumber\":[\"80\"],"
+                   "\"localPortNumber\":[\"0\"]}}");
+    expect_request("command=[\"echo a,b\",'x'],k=[],k2=\"q\\\"uote\"",
+                   "{\"Target\":\"i-1\",\"Parameters\":{\"command\":[\"echo a,b\",\"x\"],"
+                   "\"k\":[],\"k2\":[\"q\\\"uote\"]}}");
+    expect_request("a=1,a=2", "{\"Target\":\"i-1\",\"Parameters\":{\"a\":[\"2\"]}}");
+    expect_request(" {\"command\": \"ls\", \"x\": [\"1\", \"2\"]}",
+                   "{\"Target\":\"i-1\",\"Parameters\":{\"command\":[\"ls\"],\"x\":[\"1\",\"2\"]}}");
+    expect_request("novalue", NULL);
+    expect_request("=v", NULL);
+    expect_request("a=[1,2", NULL);
+    expect_request("a=\"open", NULL);
+    expect_request("a=[1]x", NULL);
+    expect_request("{\"a\": 1}", NULL);
+    expect_request("{\"a\": [1]}", NULL);
+    expect_request("{\"a\": \"b\"} trailing", NULL);
+    expect_request("[\"a\"]", NULL);
+}
+
+static void test_standalone_region(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_cli_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char cfg[] = "[default]\nregion = eu-west-3\n[profile dev]\nregion = ap-south-1\n";
+    assert_int_equal(write(fd, cfg, sizeof cfg - 1), (ssize_t)(sizeof cfg - 1));
+    close(fd);
+    setenv("AWS_CONFIG_FILE", path, 1);
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_DEFAULT_PROFILE");
+    char *r = ssm_sa_region(NULL, NULL);
+    assert_string_equal(r, "eu-west-3");
+    free(r);
+    r = ssm_sa_region(NULL, "dev");
+    assert_string_equal(r, "ap-south-1");
+    free(r);
+    setenv("AWS_PROFILE", "dev", 1);
+    r = ssm_sa_region(NULL, NULL);
+    assert_string_equal(r, "ap-south-1");
+    free(r);
+    assert_null(ssm_sa_region(NULL, "missing"));
+    setenv("AWS_DEFAULT_REGION", "us-west-1", 1);
+    r = ssm_sa_region(NULL, "dev");
+    assert_string_equal(r, "us-west-1");
+    free(r);
+    setenv("AWS_REGION", "us-east-2", 1);
+    r = ssm_sa_region(NULL, NULL);
+    assert_string_equal(r, "us-east-2");
+    free(r);
+    r = ssm_sa_region("ca-central-1", NULL);
+    assert_string_equal(r, "ca-central-1");
+    free(r);
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_CONFIG_FILE");
+    unlink(path);
+}
+
+static void test_exit_code_payload(void **state)
+{
+    (void)state;
+    int c = -1;
+#define P(s) (const uint8_t *)(s), sizeof(s) - 1
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE: 7"), &c), 0);
+    assert_int_equal(c, 7);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE:255\n"), &c), 0);
+    assert_int_equal(c, 255);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE: 256"), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE: 0001"), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE: "), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE: 3x"), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(P("exit_code: 3"), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(P("EXIT_CODE"), &c), -1);
+    assert_int_equal(ssm_exit_code_parse(NULL, 5, &c), -1);
+    ssm_exit_code_reset();
+    assert_false(ssm_exit_code_get(&c));
+    ssm_exit_code_note(P("garbage"));
+    assert_false(ssm_exit_code_get(&c));
+    ssm_exit_code_note(P("EXIT_CODE: 42"));
+    assert_true(ssm_exit_code_get(&c));
+    assert_int_equal(c, 42);
+    ssm_exit_code_reset();
+#undef P
+}
+
+static void test_listen_address_forms(void **state)
+{
+    (void)state;
+    port_listen_addr a;
+    assert_int_equal(port_listen_parse_address("127.0.0.2", &a), 0);
+    assert_int_equal(a.family, AF_INET);
+    assert_string_equal(a.text, "127.0.0.2");
+    assert_int_equal(port_listen_parse_address("localhost", &a), 0);
+    assert_string_equal(a.text, "127.0.0.1");
+    assert_int_equal(port_listen_parse_address("0:0:0:0:0:0:0:1", &a), 0);
+    assert_int_equal(a.family, AF_INET6);
+    assert_string_equal(a.text, "::1");
+    assert_int_equal(port_listen_parse_address("[::1]", &a), 0);
+    assert_string_equal(a.text, "::1");
+    const char *bad[] = {"", "::1]", "[::1", "[]", "127.1.1", "1.2.3.256", "example.com",
+                         "127.0.0.1:80", "fe80::1%lo"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(port_listen_parse_address(bad[i], NULL), -1);
+    assert_int_equal(port_listen_parse_address(NULL, NULL), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +664,12 @@ int main(void)
         cmocka_unit_test(test_empty_strings_accepted),
         cmocka_unit_test(test_escapes_decoded),
         cmocka_unit_test(test_free_is_idempotent),
+        cmocka_unit_test(test_standalone_selection),
+        cmocka_unit_test(test_standalone_options),
+        cmocka_unit_test(test_standalone_parameters),
+        cmocka_unit_test(test_standalone_region),
+        cmocka_unit_test(test_exit_code_payload),
+        cmocka_unit_test(test_listen_address_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
