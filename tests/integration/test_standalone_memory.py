@@ -5,7 +5,8 @@ this plugin (Python CLI + plugin). Sums Rss and Private_Dirty from
 connection has carried 1 MiB each way.
 
 By default only standalone mode is measured and bounded (fast). Set
-SSM_STANDALONE_MEMORY_COMPARE=1 to also run the AWS CLI (`aws` on PATH) and
+SSM_STANDALONE_MEMORY_COMPARE=1 to also run the AWS CLI (`aws` on PATH, or
+SSM_STANDALONE_MEMORY_AWS=/path/to/aws) and
 print both rows (the numbers in docs/standalone.md come from that)."""
 
 import json
@@ -97,7 +98,7 @@ def test_standalone_port_forward_memory():
         rss, dirty = show("standalone", rows)
         T.check(len(rows) == 1, f"standalone mode started {len(rows)} processes")
         T.check(0 < dirty < PRIVATE_DIRTY_LIMIT_KB, f"Private_Dirty {dirty} kB")
-        aws = shutil.which("aws")
+        aws = os.environ.get("SSM_STANDALONE_MEMORY_AWS") or shutil.which("aws")
         if os.environ.get("SSM_STANDALONE_MEMORY_COMPARE") == "1" and aws:
             bindir = os.path.join(d, "bin")
             os.mkdir(bindir)
@@ -109,7 +110,7 @@ def test_standalone_port_forward_memory():
                     "--endpoint-url", sim.endpoint.rstrip("/"), "--document-name", PF_DOC,
                     "--parameters", f"portNumber={port},localPortNumber=0"]
             rows = measure(argv, env, ready)
-            show("aws ssm start-session + plugin", rows)
+            show(f"{aws} ssm start-session + plugin", rows)
     echo.close()
 
 
