@@ -6,9 +6,11 @@ reassembled. Every blocking call has a timeout so no test can hang."""
 import base64
 import hashlib
 import os
+import select
 import socket
 import ssl
 import struct
+import time
 import urllib.parse
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -70,14 +72,50 @@ class WebSocket:
         head, self._buf = self._buf.split(marker, 1)
         return head
 
-    def _read_exact(self, n):
-        while len(self._buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionClosed()
-            self._buf += chunk
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+    def _fill(self, deadline):
+        """Reads more bytes into the buffer; raises socket.timeout at the deadline.
+        select() rather than settimeout(), so another thread's sends keep
+        their own timeout."""
+        pending = getattr(self.sock, "pending", None)
+        if not (pending and pending()):
+            left = None if deadline is None else deadline - time.time()
+            if left is not None and left <= 0:
+                raise socket.timeout("timed out")
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                raise socket.timeout("timed out")
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionClosed()
+        self._buf += chunk
+
+    def _parse_frame(self):
+        """(fin, opcode, payload) of a whole frame at the buffer head, consumed;
+        None while incomplete (nothing is consumed, so a timeout loses nothing)."""
+        b = self._buf
+        if len(b) < 2:
+            return None
+        n, off = b[1] & 0x7F, 2
+        if n == 126:
+            if len(b) < 4:
+                return None
+            n, off = struct.unpack(">H", b[2:4])[0], 4
+        elif n == 127:
+            if len(b) < 10:
+                return None
+            n, off = struct.unpack(">Q", b[2:10])[0], 10
+        mask = None
+        if b[1] & 0x80:
+            if len(b) < off + 4:
+                return None
+            mask, off = b[off:off + 4], off + 4
+        if len(b) < off + n:
+            return None
+        data = b[off:off + n]
+        self._buf = b[off + n:]
+        if mask:
+            data = bytes(x ^ mask[i & 3] for i, x in enumerate(data))
+        return bool(b[0] & 0x80), b[0] & 0x0F, data
 
     def send_frame(self, opcode, payload, fin=True):
         head = bytes([(0x80 if fin else 0) | opcode])
@@ -98,27 +136,22 @@ class WebSocket:
     def send_binary(self, data):
         self.send_frame(OP_BINARY, bytes(data))
 
-    def _read_frame(self):
-        b0, b1 = self._read_exact(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack(">H", self._read_exact(2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", self._read_exact(8))[0]
-        mask = self._read_exact(4) if b1 & 0x80 else None
-        data = self._read_exact(n)
-        if mask:
-            data = bytes(b ^ mask[i & 3] for i, b in enumerate(data))
-        return bool(b0 & 0x80), b0 & 0x0F, data
+    def _read_frame(self, deadline=None):
+        while True:
+            f = self._parse_frame()
+            if f is not None:
+                return f
+            self._fill(deadline)
 
     def recv(self, timeout=None):
         """Returns (opcode, payload) of the next text/binary message. Raises
         ConnectionClosed on a close frame or EOF, socket.timeout on timeout."""
-        if timeout is not None:
-            self.sock.settimeout(timeout)
+        if timeout is None:
+            timeout = self.sock.gettimeout()
+        deadline = None if timeout is None else time.time() + timeout
         parts, first_op = [], None
         while True:
-            fin, op, data = self._read_frame()
+            fin, op, data = self._read_frame(deadline)
             if op == OP_PING:
                 self.send_frame(OP_PONG, data)
                 continue
