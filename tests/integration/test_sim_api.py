@@ -111,6 +111,28 @@ def test_terminate_session_sends_channel_closed():
         check(st == 200 and not res.get("TokenValue"), f"terminated session resumes without a token: {res}")
 
 
+def test_keepalive_connection_open_at_shutdown():
+    """A keep-alive API connection still open at SIGTERM: the sim frees its
+    request buffer anyway (a sanitizer build reports the leak otherwise; the
+    Sim context checks the exit status and stderr)."""
+    import http.client
+    import json as _json
+    with ssmtest.Sim() as sim:
+        conns = []
+        for _ in range(3):
+            h = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
+            h.request("POST", "/", body=_json.dumps({"Target": "i-0123456789abcdef0"}),
+                      headers={"X-Amz-Target": "AmazonSSM.StartSession",
+                               "Content-Type": "application/x-amz-json-1.1", "Connection": "keep-alive"})
+            resp = h.getresponse()
+            check(resp.status == 200 and _json.loads(resp.read())["SessionId"], "StartSession")
+            conns.append(h)
+        check(sim.stop() == 0, f"exit status; stderr {sim.stderr()[-2000:]!r}")
+        for h in conns:
+            h.close()
+
+
 if __name__ == "__main__":
     ssmtest.main([test_start_session_shape, test_errors, test_bad_token_rejected,
-                  test_resume_rotates_token_and_keeps_sequence, test_terminate_session_sends_channel_closed])
+                  test_resume_rotates_token_and_keeps_sequence, test_terminate_session_sends_channel_closed,
+                  test_keepalive_connection_open_at_shutdown])
