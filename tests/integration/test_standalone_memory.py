@@ -97,7 +97,9 @@ def test_standalone_port_forward_memory():
         rows = measure(argv, sa_env({"SSM_PLUGIN_READY_FILE": ready}), ready)
         rss, dirty = show("standalone", rows)
         T.check(len(rows) == 1, f"standalone mode started {len(rows)} processes")
-        T.check(0 < dirty < PRIVATE_DIRTY_LIMIT_KB, f"Private_Dirty {dirty} kB")
+        with open(T.plugin_path(), "rb") as f:
+            sanitized = b"__asan_init" in f.read()  # ASan shadow memory inflates everything
+        T.check(0 < dirty and (sanitized or dirty < PRIVATE_DIRTY_LIMIT_KB), f"Private_Dirty {dirty} kB")
         aws = os.environ.get("SSM_STANDALONE_MEMORY_AWS") or shutil.which("aws")
         if os.environ.get("SSM_STANDALONE_MEMORY_COMPARE") == "1" and aws:
             bindir = os.path.join(d, "bin")
