@@ -3,8 +3,11 @@
 #include "transport.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,8 @@ struct ssm_transport {
     struct lws_vhost *vh;
     const ssm_transport_ops *ops;
     void *user;
+    char *ca_file;    /* AWS_CA_BUNDLE / SSL_CERT_FILE, or NULL */
+    SSL_CTX *tls_ctx; /* made at the first wss:// connect (ws:// never pays for it) */
     struct lws *wsi;
     bool open, closing;
     char *open_msg;  /* OpenDataChannel, sent first on every connection */
@@ -408,8 +413,9 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.vhost_name = "ssm-ws";
     info.protocols = ws_protocols;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.client_ssl_ca_filepath = cfg->ca_file;
+    /* No client TLS here: loading the CA store costs tens of milliseconds
+     * at launch; it is set up at the first wss:// connect (tls_setup). */
+    info.options = 0;
     /* §3.1: 45 s for TCP + proxy CONNECT + TLS + upgrade. */
     info.timeout_secs = cfg->connect_timeout_s ? cfg->connect_timeout_s : 45;
     info.connect_timeout_secs = info.timeout_secs;
@@ -431,8 +437,12 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
         free(saved_http_proxy);
     }
     if (!t->vh) {
-        *err = cfg->ca_file ? "cannot set up TLS (is the CA bundle readable PEM?)"
-                            : "cannot set up the websocket client";
+        *err = "cannot set up the websocket client";
+        ssm_transport_free(t);
+        return NULL;
+    }
+    if (cfg->ca_file && !(t->ca_file = strdup(cfg->ca_file))) {
+        *err = "out of memory";
         ssm_transport_free(t);
         return NULL;
     }
@@ -453,6 +463,8 @@ void ssm_transport_free(ssm_transport *t)
     wipe_free(t->open_msg);
     wipe_free(t->headers);
     free(t->url_copy);
+    free(t->ca_file);
+    SSL_CTX_free(t->tls_ctx); /* live connections hold their own references */
     free(t);
 }
 
@@ -481,6 +493,75 @@ static int apply_proxy(ssm_transport *t, bool tls, const char *host, int port, c
         return -1;
     }
     LOGI("using a proxy for the data channel");
+    return 0;
+}
+
+/* True when dir holds OpenSSL hash links ("xxxxxxxx.N"): then certificates
+ * can be looked up lazily, one file per issuer, instead of parsing the whole
+ * bundle (about 140 certificates) up front. */
+static bool has_hash_links(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        const char *n = e->d_name;
+        size_t i = 0;
+        while (i < 8 && isxdigit((unsigned char)n[i]))
+            i++;
+        found = i == 8 && n[8] == '.' && isdigit((unsigned char)n[9]);
+    }
+    closedir(d);
+    return found;
+}
+
+SSL_CTX *ssm_tls_client_ctx_new(const char *ca_file, const char **err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        *err = "cannot set up TLS";
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_file && !SSL_CTX_load_verify_file(ctx, ca_file)) {
+        SSL_CTX_free(ctx);
+        ERR_clear_error();
+        *err = "cannot set up TLS (is the CA bundle readable PEM?)";
+        return NULL;
+    }
+    const char *dir = getenv(X509_get_default_cert_dir_env());
+    if (!dir || !*dir)
+        dir = X509_get_default_cert_dir();
+    if (has_hash_links(dir))
+        SSL_CTX_load_verify_dir(ctx, dir);
+    else if (!ca_file)
+        SSL_CTX_set_default_verify_paths(ctx);
+    ERR_clear_error();
+    return ctx;
+}
+
+/* Client TLS for our vhost, made at the first wss:// connect. lws still
+ * sets SNI, the host name check and its verify callback per connection. */
+static int tls_setup(ssm_transport *t, const char **err)
+{
+    if (t->tls_ctx)
+        return 0;
+    SSL_CTX *ctx = ssm_tls_client_ctx_new(t->ca_file, err);
+    if (!ctx)
+        return -1;
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.provided_client_ssl_ctx = ctx;
+    if (lws_init_vhost_client_ssl(&info, t->vh)) {
+        SSL_CTX_free(ctx);
+        *err = "cannot set up TLS";
+        return -1;
+    }
+    t->tls_ctx = ctx;
     return 0;
 }
 
@@ -536,6 +617,8 @@ int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_ms
         *err = "StreamUrl scheme must be wss:// or ws://";
         return -1;
     }
+    if (tls && tls_setup(t, err) < 0)
+        return -1;
     if (apply_proxy(t, tls, address, port, err) < 0)
         return -1;
 
