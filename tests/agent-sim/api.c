@@ -5,18 +5,8 @@
 
 #include "sim.h"
 
-/* SigV4 hook: another file may define a strong sim_api_authorize() that
- * checks the Authorization header; until then every request is accepted.
- * Returns 0 to accept, else the request is refused with 403. */
-__attribute__((weak)) int sim_api_authorize(struct lws *wsi, const char *amz_target, const char *body,
-                                            size_t body_len)
-{
-    (void)wsi;
-    (void)amz_target;
-    (void)body;
-    (void)body_len;
-    return 0;
-}
+/* sigv4_hooks.c: 0 to accept, else the request is refused with 403. */
+int sim_api_authorize(struct lws *wsi, const char *amz_target, const char *body, size_t body_len);
 
 int sim_api_respond(struct lws *wsi, int status, const char *body)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sigv4.h"
 #include "sim.h"
 
 struct sim_config g_cfg = {
@@ -51,6 +52,7 @@ static void usage(FILE *f)
           "                 [--cut-mode close|reset]\n"
           "                 [--resume-fail-count N] [--resume-fail-ms T] [--resume-empty-token]\n"
           "                 [--resume-new-cell]\n"
+          "                 [--access-key AK --secret-key SK [--session-token T]]... [--require-sigv4]\n"
           "                 [--close-after-ms N] [--close-output TEXT]\n",
           f);
 }
@@ -79,6 +81,7 @@ enum {
     O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
+    O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
     O_CUT_CLIENT, O_CUT_MODE, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
@@ -114,11 +117,17 @@ static int parse_args(int argc, char **argv)
         {"resume-fail-ms", required_argument, 0, O_RESUME_FAIL_MS},
         {"resume-empty-token", no_argument, 0, O_RESUME_EMPTY},
         {"resume-new-cell", no_argument, 0, O_RESUME_CELL},
+        {"access-key", required_argument, 0, O_ACCESS_KEY},
+        {"secret-key", required_argument, 0, O_SECRET_KEY},
+        {"session-token", required_argument, 0, O_SESSION_TOKEN},
+        {"require-sigv4", no_argument, 0, O_REQUIRE_SIGV4},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     int c;
     uint32_t u;
+    /* --access-key starts a key; --secret-key and --session-token complete it. */
+    const char *ak = NULL, *sk = NULL, *tok = NULL;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
@@ -158,6 +167,15 @@ static int parse_args(int argc, char **argv)
         case O_RESUME_FAIL_MS: bad = parse_u32(optarg, &g_cfg.resume_fail_ms); break;
         case O_RESUME_EMPTY: g_cfg.resume_empty_token = 1; break;
         case O_RESUME_CELL: g_cfg.resume_new_cell = 1; break;
+        case O_ACCESS_KEY:
+            if (ak)
+                bad = sk == NULL || sim_keys_add(ak, sk, tok) != 0;
+            ak = optarg;
+            sk = tok = NULL;
+            break;
+        case O_SECRET_KEY: bad = ak == NULL; sk = optarg; break;
+        case O_SESSION_TOKEN: bad = ak == NULL; tok = optarg; break;
+        case O_REQUIRE_SIGV4: g_cfg.require_sigv4 = 1; break;
         case O_HELP: usage(stdout); exit(0);
         default: bad = 1; break;
         }
@@ -166,6 +184,10 @@ static int parse_args(int argc, char **argv)
             usage(stderr);
             return -1;
         }
+    }
+    if (ak && (sk == NULL || sim_keys_add(ak, sk, tok) != 0)) {
+        fprintf(stderr, "agent-sim: --access-key needs --secret-key\n");
+        return -1;
     }
     if (optind != argc || (!g_cfg.tls_cert != !g_cfg.tls_key)) {
         usage(stderr);

@@ -37,6 +37,7 @@ struct sim_config {
     uint32_t resume_fail_ms;    /* every call fails for T ms after the first cut */
     int resume_empty_token;     /* TokenValue "" */
     int resume_new_cell;        /* new cell-number per resume; older URLs refused */
+    int require_sigv4;          /* refuse unsigned / badly signed API calls and upgrades */
     uint32_t close_after_ms;
     const char *close_output;
 };
@@ -207,6 +208,7 @@ void sim_conn_close(struct sim_conn *c, const char *reason);
 void sim_conn_cut(struct sim_conn *c, const char *why); /* fault: ends once the ring drains */
 /* 0 when the upgrade may proceed, else a reason (FILTER_PROTOCOL_CONNECTION). */
 const char *sim_ws_filter(struct lws *wsi);
+const char *sim_ws_authorize(struct lws *wsi); /* NULL = allowed (sigv4_hooks.c) */
 
 /* reliable.c */
 void sim_rel_init(sim_session *s);

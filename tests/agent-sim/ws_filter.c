@@ -7,13 +7,6 @@
 
 #define DATA_CHANNEL_PREFIX "/v1/data-channel/"
 
-/* SigV4 hook for the upgrade: a strong definition elsewhere replaces it. */
-__attribute__((weak)) const char *sim_ws_authorize(struct lws *wsi)
-{
-    (void)wsi;
-    return NULL;
-}
-
 /* lws decodes the query: a raw '+' arrives as ' ', so treat them as equal. */
 static int cell_equal(const char *want, const char *got)
 {

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -113,7 +114,8 @@ atexit.register(_cleanup)
 class Sim:
     """Runs agent-sim; use as a context manager (killed on exit)."""
 
-    def __init__(self, *args, tls=None, timeout=10.0):
+    def __init__(self, *args, tls=None, timeout=10.0, sign=None):
+        self.sign = sign
         self.dir = tempfile.mkdtemp(prefix="agent-sim-")
         self.record_path = os.path.join(self.dir, "record.jsonl")
         argv = [env_path("SSM_AGENT_SIM"), "--port", "0", "--record", self.record_path]
@@ -170,13 +172,18 @@ class Sim:
 
     # -- fake SSM API --
     def api(self, operation, body, headers=None, raw_target=None):
-        """POSTs an AWS JSON-1.1 request; returns (status, parsed body)."""
+        """POSTs an AWS JSON-1.1 request; returns (status, parsed body).
+        Signed with self.sign = (access_key, secret[, token]) when set."""
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
         h = {"Content-Type": "application/x-amz-json-1.1",
              "X-Amz-Target": raw_target or f"AmazonSSM.{operation}",
              "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ssm/aws4_request, "
                               "SignedHeaders=host;x-amz-date;x-amz-target, Signature=00"}
+        if self.sign and headers is None:
+            h = sigv4_headers(self.endpoint, data, h["X-Amz-Target"], *self.sign,
+                              service="kms" if h["X-Amz-Target"].startswith("TrentService.") else "ssm")
         h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}  # None removes a header
         req = urllib.request.Request(self.endpoint, data=data, headers=h, method="POST")
         ctx = None
         if self.tls:
@@ -519,3 +526,63 @@ def main(tests):
         sys.stdout.flush()
     _cleanup()
     sys.exit(1 if failed else 0)
+
+
+# ---- SigV4 (the tests' own signer, for API calls the tests make) -------------
+
+def sigv4_headers(url, body, target, access_key, secret, token=None, region=REGION, service="ssm",
+                  amz_date=None):
+    """Headers of a header-form SigV4 POST of body to url (no query)."""
+    import hmac
+    u = urllib.parse.urlsplit(url)
+    amz_date = amz_date or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    h = {"content-type": "application/x-amz-json-1.1", "host": u.netloc, "x-amz-date": amz_date,
+         "x-amz-target": target}
+    if token:
+        h["x-amz-security-token"] = token
+    names = sorted(h)
+    canon = "\n".join(["POST", u.path or "/", "", "".join(f"{n}:{h[n]}\n" for n in names), ";".join(names),
+                       hashlib.sha256(body).hexdigest()])
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canon.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (amz_date[:8], region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+    h["authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+                          f"Signature={sig}")
+    return {k2: v for k2, v in h.items() if k2 != "host"}
+
+
+def signed_api(sim, operation, body, access_key, secret, token=None, service="ssm", target=None, **kw):
+    data = json.dumps(body).encode()
+    target = target or f"AmazonSSM.{operation}"
+    return sim.api(operation, data, headers=sigv4_headers(sim.endpoint, data, target, access_key, secret, token,
+                                                          service=service, **kw), raw_target=target)
+
+
+def plugin_echo_session(sim, env_update=None, drop_env=(), timeout=15):
+    """Runs the plugin on a Sim-Echo session (pty) with the given environment
+    changes; returns (connected, exit status, output). connected means the
+    echo round trip worked (then the session is terminated)."""
+    r = sim.start_session(doc="Sim-Echo")
+    argv, env = plugin_invocation(r, sim, mode="env", extra_env=env_update)
+    for k in drop_env:
+        env.pop(k, None)
+    env.setdefault("SSM_PLUGIN_GIVE_UP_SECONDS", "3")
+    p = run_pty(argv, env)
+    connected = False
+    try:
+        p.read_until(b"Sim-Echo ready", timeout=timeout)
+        p.write(b"sigv4-ping")
+        p.read_until(b"sigv4-ping", timeout=timeout)
+        connected = True
+        sim.terminate_session(r["SessionId"])
+    except TestFailure:
+        pass
+    try:
+        status = p.wait(timeout)
+    except TestFailure:
+        p.kill()
+        status = None
+    return connected, status, bytes(p.out)
