@@ -121,6 +121,21 @@ def test_port_session_listen_address_and_ready_file():
     echo.close()
 
 
+def test_interactive_shell_on_a_pty():
+    os.environ["SIM_SHELL"] = "/bin/sh"  # inherited by agent-sim
+    with T.Sim() as sim:
+        p = T.run_pty([T.plugin_path(), "start-session", "--target", "i-3",
+                       "--endpoint-url", sim.endpoint], env=sa_env())
+        p.read_until(b"Starting session with SessionId: sim-")
+        p.write(b"echo sum-$((40+2))\r")
+        p.read_until(b"sum-42")
+        p.write(b"exit 3\r")  # a Standard_Stream shell sends no ExitCode: exit 0
+        p.read_until(b"Exiting session with sessionId: sim-", timeout=10)
+        T.check(p.wait(10) == 0, "exit status")
+        call = [r for r in sim.records("api_call") if r["target"] == "AmazonSSM.StartSession"][0]
+        T.check(call["body"] == {"Target": "i-3"}, f"request {call['body']}")
+
+
 def test_usage_errors():
     cases = [(["--document-name", "X"], b"required: --target"),
              (["--target", "i-1", "--bogus", "1"], b"unknown option: --bogus"),
@@ -174,6 +189,7 @@ def test_drop_in_path_still_exits_zero():
 
 if __name__ == "__main__":
     T.main([test_command_output_and_exit_code, test_json_parameters_reason_and_region_from_profile,
-            test_port_session_listen_address_and_ready_file, test_usage_errors,
+            test_port_session_listen_address_and_ready_file, test_interactive_shell_on_a_pty,
+            test_usage_errors,
             test_api_and_config_errors, test_start_session_alone_keeps_official_text,
             test_drop_in_path_still_exits_zero])
