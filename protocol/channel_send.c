@@ -276,8 +276,8 @@ static int64_t retx_wait(const ssm_chan *c, uint32_t i, uint64_t now_ms)
     const struct chan_tx_entry *e = &c->tx[i];
     double rto = c->rto_ms;
     if (i != c->tx_head) {
-        uint32_t shift = e->resends < CHAN_RETX_BACKOFF_MAX_SHIFT ? e->resends
-                                                                   : CHAN_RETX_BACKOFF_MAX_SHIFT;
+        uint32_t shift =
+            e->resends < CHAN_RETX_BACKOFF_MAX_SHIFT ? e->resends : CHAN_RETX_BACKOFF_MAX_SHIFT;
         rto *= (double)(1u << shift);
     }
     double left = rto - (double)elapsed_ms(now_ms, e->last_send);
@@ -456,8 +456,8 @@ int64_t ssm_chan_next_timeout(const ssm_chan *c, uint64_t now_ms)
         if (retx_other(c, now_ms, &w) != CHAN_NIL) {
             /* Held back by the burst budget: due when the round ends, not now. */
             if (!retx_budget(c, now_ms)) {
-                int64_t round = (int64_t)CHAN_RETX_ROUND_MS -
-                                (int64_t)elapsed_ms(now_ms, c->retx_round_start);
+                int64_t round =
+                    (int64_t)CHAN_RETX_ROUND_MS - (int64_t)elapsed_ms(now_ms, c->retx_round_start);
                 if (round > w)
                     w = round;
             }
