@@ -10,6 +10,11 @@ int sim_api_authorize(struct lws *wsi, const char *amz_target, const char *body,
 
 int sim_api_respond(struct lws *wsi, int status, const char *body)
 {
+    return sim_http_respond(wsi, status, "application/x-amz-json-1.1", body);
+}
+
+int sim_http_respond(struct lws *wsi, int status, const char *ctype, const char *body)
+{
     size_t n = strlen(body);
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *p = hdr + LWS_PRE, *end = hdr + sizeof hdr - 1;
@@ -17,7 +22,7 @@ int sim_api_respond(struct lws *wsi, int status, const char *body)
     char rids[37];
     uuid_generate_random(rid);
     uuid_unparse_lower(rid, rids);
-    if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/x-amz-json-1.1", n, &p, end) ||
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, ctype, n, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-amzn-RequestId:",
                                     (const unsigned char *)rids, (int)strlen(rids), &p, end) ||
         lws_finalize_write_http_header(wsi, hdr + LWS_PRE, &p, end))

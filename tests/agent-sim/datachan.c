@@ -371,7 +371,14 @@ int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
         if (lws_hdr_custom_copy(wsi, c->amz_target, sizeof c->amz_target, "x-amz-target:", 13) < 0)
             c->amz_target[0] = '\0';
-        if (!is_post || strcmp(uri, "/") != 0)
+        snprintf(c->http_uri, sizeof c->http_uri, "%s", uri);
+        if (!is_post) {
+            int rc = 0;
+            int is_put = lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0;
+            if (sim_creds_http(wsi, is_put ? "PUT" : "GET", uri, &rc))
+                return rc;
+        }
+        if (!is_post || (strcmp(uri, "/") != 0 && strcmp(uri, "/token") != 0))
             return sim_api_respond(wsi, 404, "{\"__type\":\"NotFound\",\"message\":\"POST / only\"}");
         if (c->body == NULL)
             c->body = malloc(SIM_API_BODY_MAX);
@@ -385,8 +392,13 @@ int sim_datachan_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
             c->body_overflow = 1;
         }
         return 0;
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        int rc = 0;
+        if (c->amz_target[0] == '\0' && !c->body_overflow &&
+            sim_creds_post(wsi, c->http_uri, c->body, c->body_len, &rc))
+            return rc;
         return sim_api_handle(c, wsi);
+    }
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_WSI_DESTROY:

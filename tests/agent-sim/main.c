@@ -53,6 +53,7 @@ static void usage(FILE *f)
           "                 [--resume-fail-count N] [--resume-fail-ms T] [--resume-empty-token]\n"
           "                 [--resume-new-cell]\n"
           "                 [--access-key AK --secret-key SK [--session-token T]]... [--require-sigv4]\n"
+          "                 [--ecs-auth-token T] [--sso-access-token T]\n"
           "                 [--close-after-ms N] [--close-output TEXT]\n",
           f);
 }
@@ -81,7 +82,7 @@ enum {
     O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
-    O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
+    O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
     O_CUT_CLIENT, O_CUT_MODE, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
@@ -121,6 +122,8 @@ static int parse_args(int argc, char **argv)
         {"secret-key", required_argument, 0, O_SECRET_KEY},
         {"session-token", required_argument, 0, O_SESSION_TOKEN},
         {"require-sigv4", no_argument, 0, O_REQUIRE_SIGV4},
+        {"ecs-auth-token", required_argument, 0, O_ECS_AUTH},
+        {"sso-access-token", required_argument, 0, O_SSO_TOKEN},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -176,6 +179,8 @@ static int parse_args(int argc, char **argv)
         case O_SECRET_KEY: bad = ak == NULL; sk = optarg; break;
         case O_SESSION_TOKEN: bad = ak == NULL; tok = optarg; break;
         case O_REQUIRE_SIGV4: g_cfg.require_sigv4 = 1; break;
+        case O_ECS_AUTH: g_cfg.ecs_auth = optarg; break;
+        case O_SSO_TOKEN: g_cfg.sso_token = optarg; break;
         case O_HELP: usage(stdout); exit(0);
         default: bad = 1; break;
         }

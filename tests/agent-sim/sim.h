@@ -38,6 +38,8 @@ struct sim_config {
     int resume_empty_token;     /* TokenValue "" */
     int resume_new_cell;        /* new cell-number per resume; older URLs refused */
     int require_sigv4;          /* refuse unsigned / badly signed API calls and upgrades */
+    const char *ecs_auth;       /* expected container-credentials Authorization, NULL = any */
+    const char *sso_token;      /* expected SSO bearer token, NULL = any non-empty */
     uint32_t close_after_ms;
     const char *close_output;
 };
@@ -166,6 +168,7 @@ struct sim_conn {
     int is_ws;
     /* http */
     char amz_target[128];
+    char http_uri[128];
     char *body;
     size_t body_len;
     int body_overflow;
@@ -238,6 +241,11 @@ int sim_fd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* api.c */
 int sim_api_handle(struct sim_conn *c, struct lws *wsi);
 int sim_api_respond(struct lws *wsi, int status, const char *body);
+int sim_http_respond(struct lws *wsi, int status, const char *ctype, const char *body);
+
+/* creds_endpoints.c: 1 when the request was a credential endpoint's (*rc set). */
+int sim_creds_http(struct lws *wsi, const char *method, const char *uri, int *rc);
+int sim_creds_post(struct lws *wsi, const char *uri, const char *body, size_t n, int *rc);
 
 /* faults.c */
 uint64_t sim_rand(void);
