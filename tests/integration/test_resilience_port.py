@@ -173,7 +173,9 @@ def test_bulk_three_cuts_in_a_row():
     n = MIB * 1024 * 1024
     data = pattern(n, b"bulk")
     echo = EchoServer()
-    with T.Sim("--cut-after-msgs", "1500", "--cut-count", "3", "--cut-mode", "reset") as sim:
+    # ~1 KiB per agent message: the three cuts land at about 1/4, 1/2, 3/4.
+    per_cut = max(1000, MIB * 1024 // 4)
+    with T.Sim("--cut-after-msgs", str(per_cut), "--cut-count", "3", "--cut-mode", "reset") as sim:
         pp = EnvPortPlugin(sim, {"portNumber": [str(echo.port)]}, {})
         port = pp.wait_listening()
         h = hashlib.sha256()
