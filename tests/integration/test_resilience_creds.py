@@ -4,7 +4,8 @@ ResumeSession call and the re-signed upgrade must both use freshly fetched
 keys. A recording proxy in front of the simulator captures every request head
 (it rewrites the StreamUrl in API responses to point back at itself), and the
 upgrade signatures are recomputed by the independent Python signer of
-test_aws_signing."""
+test_aws_signing; the simulator's own verifier (--require-sigv4) checks them
+all too."""
 import json
 import os
 import re
@@ -150,7 +151,12 @@ def test_expired_credentials_refreshed_for_resume_and_upgrade():
     cfg = os.path.join(d, "config")
     with open(cfg, "w") as f:
         f.write(f"[profile res]\ncredential_process = {sys.executable} {script} {counter}\n")
-    with ssmtest.Sim("--cut-after-client-msgs", "1") as sim:
+    keys = []
+    for n in range(1, 9):  # whatever credential_process may hand out
+        keys += ["--access-key", f"AKIDRES{n}", "--secret-key", f"secret{n}",
+                 "--session-token", f"tok{n}"]
+    with ssmtest.Sim("--cut-after-client-msgs", "1", "--require-sigv4", *keys,
+                     sign=("AKIDRES8", "secret8", "tok8")) as sim:
         proxy = RecordingProxy(sim.port)
         r = sim.start_session(doc="Sim-Echo")
         r = dict(r, StreamUrl=r["StreamUrl"].replace(f":{sim.port}/", f":{proxy.port}/"))
@@ -186,6 +192,11 @@ def test_expired_credentials_refreshed_for_resume_and_upgrade():
         check(rk and rk != "AKIDRES1", f"ResumeSession signed with fresh keys: {rk}")
         check(resumes[-1][2].get("x-amz-security-token", "").startswith("tok")
               and resumes[-1][2]["x-amz-security-token"] != "tok1", "fresh session token")
+        # The simulator's own verifier agrees (and refused nothing).
+        v = sim.records(event="sigv4")
+        check(v and all(x["ok"] for x in v), f"every signature verified by the sim: {v}")
+        ws = [x for x in v if x["kind"] == "ws"]
+        check(len(ws) >= 2 and ws[-1]["access_key"] == fresh, f"sim saw the fresh upgrade key: {ws}")
 
 
 if __name__ == "__main__":
