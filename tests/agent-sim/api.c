@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms.h"
 #include "sim.h"
 
 /* sigv4_hooks.c: 0 to accept, else the request is refused with 403. */
@@ -211,6 +212,8 @@ int sim_api_handle(struct sim_conn *c, struct lws *wsi)
         rc = respond_error(wsi, 403, "InvalidSignatureException", "request signature rejected");
     else if (req == NULL || !cJSON_IsObject(req))
         rc = respond_error(wsi, 400, "SerializationException", "request body is not a JSON object");
+    else if (strncmp(target, "TrentService.", 13) == 0)
+        rc = sim_kms_handle(wsi, target + 13, req);
     else if (strcmp(op, "StartSession") == 0)
         rc = start_session(wsi, req);
     else if (strcmp(op, "ResumeSession") == 0)

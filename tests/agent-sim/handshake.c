@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms.h"
 #include "sim.h"
 
 #define SEPARATE_OUTPUT_WARNING                                                                   \
@@ -34,6 +35,8 @@ void sim_handshake_begin(sim_session *s)
     else
         cJSON_AddNullToObject(params, "Properties");
     cJSON_AddItemToArray(actions, act);
+    if (sim_kms_wanted(s))
+        sim_kms_add_action(s, actions);
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (txt == NULL || sim_rel_send(s, SSM_PT_HANDSHAKE_REQUEST, (const uint8_t *)txt, strlen(txt)) != 0) {
@@ -100,6 +103,8 @@ static void complete_handshake(sim_session *s, void *user)
         strcmp(sim_param(s, "separateOutputStream", "false"), "true") == 0 &&
         version_cmp(s->client_version, "1.2.295") <= 0)
         snprintf(msg, sizeof msg, "%s", SEPARATE_OUTPUT_WARNING);
+    if (sim_kms_active(s))
+        snprintf(msg, sizeof msg, "This session is encrypted using AWS KMS.");
     cJSON *done = cJSON_CreateObject();
     cJSON_AddNumberToObject(done, "HandshakeTimeToComplete", (double)(sim_now_ms() - s->hs_start_ms) * 1e6);
     cJSON_AddStringToObject(done, "CustomerMessage", msg);
@@ -117,7 +122,16 @@ static void complete_handshake(sim_session *s, void *user)
 
 int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
 {
-    (void)ptype;
+    if (ptype == SSM_PT_ENC_CHALLENGE_RESPONSE) {
+        const char *e = sim_kms_on_challenge(s, p, n);
+        if (e)
+            sim_session_end(s, e);
+        else if (sim_timer_after(s, 0, complete_handshake, NULL) < 0)
+            complete_handshake(s, NULL);
+        return 1;
+    }
+    if (sim_kms_active(s))
+        return 1; /* a repeated HandshakeResponse: already handled */
     char *txt = strndup((const char *)p, n);
     cJSON *root = cJSON_ParseWithLength((const char *)p, n);
     cJSON *f = cJSON_CreateObject();
@@ -130,11 +144,16 @@ int sim_handshake_on_input(sim_session *s, uint32_t ptype, const uint8_t *p, siz
     const cJSON *cv = root ? cJSON_GetObjectItemCaseSensitive(root, "ClientVersion") : NULL;
     if (cJSON_IsString(cv))
         snprintf(s->client_version, sizeof s->client_version, "%s", cv->valuestring);
+    if (err == NULL && sim_kms_wanted(s))
+        err = sim_kms_on_response(s, root, errbuf, sizeof errbuf);
+    int wait_challenge = err == NULL && sim_kms_active(s);
     cJSON_Delete(root);
     if (err) {
         sim_session_end(s, err);
         return 1;
     }
+    if (wait_challenge)
+        return 1; /* HandshakeComplete after the EncChallengeResponse */
     /* Complete on the next loop turn so the ack of the response goes out
      * first, as the agent's separate handshake goroutine usually does. */
     if (sim_timer_after(s, 0, complete_handshake, NULL) < 0)

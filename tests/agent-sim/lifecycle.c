@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kms.h"
 #include "sim.h"
 
 #define TICK_MS 100
@@ -57,7 +58,7 @@ static void first_attach(sim_session *s)
     }
     if (g_cfg.close_after_ms)
         sim_timer_after(s, g_cfg.close_after_ms, fault_close, NULL);
-    if (s->beh->handshake == SIM_HANDSHAKE_ALWAYS || g_cfg.handshake_shell)
+    if (s->beh->handshake == SIM_HANDSHAKE_ALWAYS || g_cfg.handshake_shell || sim_kms_wanted(s))
         sim_handshake_begin(s);
     else
         sim_behaviour_start(s);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kms.h"
 #include "sigv4.h"
 #include "sim.h"
 
@@ -54,6 +55,7 @@ static void usage(FILE *f)
           "                 [--resume-new-cell]\n"
           "                 [--access-key AK --secret-key SK [--session-token T]]... [--require-sigv4]\n"
           "                 [--ecs-auth-token T] [--sso-access-token T]\n"
+          "                 [--kms-key-id K [--kms-challenge]] [--kms-valid-key K]...\n"
           "                 [--close-after-ms N] [--close-output TEXT]\n",
           f);
 }
@@ -82,7 +84,7 @@ enum {
     O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
-    O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
+    O_KMS_KEY, O_KMS_CHALLENGE, O_KMS_VALID, O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
     O_CUT_CLIENT, O_CUT_MODE, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
@@ -123,6 +125,9 @@ static int parse_args(int argc, char **argv)
         {"session-token", required_argument, 0, O_SESSION_TOKEN},
         {"require-sigv4", no_argument, 0, O_REQUIRE_SIGV4},
         {"ecs-auth-token", required_argument, 0, O_ECS_AUTH},
+        {"kms-key-id", required_argument, 0, O_KMS_KEY},
+        {"kms-challenge", no_argument, 0, O_KMS_CHALLENGE},
+        {"kms-valid-key", required_argument, 0, O_KMS_VALID},
         {"sso-access-token", required_argument, 0, O_SSO_TOKEN},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -180,6 +185,13 @@ static int parse_args(int argc, char **argv)
         case O_SESSION_TOKEN: bad = ak == NULL; tok = optarg; break;
         case O_REQUIRE_SIGV4: g_cfg.require_sigv4 = 1; break;
         case O_ECS_AUTH: g_cfg.ecs_auth = optarg; break;
+        case O_KMS_KEY: g_cfg.kms_key_id = optarg; break;
+        case O_KMS_CHALLENGE: g_cfg.kms_challenge = 1; break;
+        case O_KMS_VALID:
+            bad = g_cfg.kms_valid_count >= 8;
+            if (!bad)
+                g_cfg.kms_valid[g_cfg.kms_valid_count++] = optarg;
+            break;
         case O_SSO_TOKEN: g_cfg.sso_token = optarg; break;
         case O_HELP: usage(stdout); exit(0);
         default: bad = 1; break;
@@ -277,6 +289,7 @@ int main(int argc, char **argv)
     sim_sessions_stop_all();
     lws_context_destroy(g_ctx);
     sim_sessions_free_all();
+    sim_kms_free_all();
     sim_record_close();
     return 0;
 }

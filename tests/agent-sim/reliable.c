@@ -7,6 +7,7 @@
 
 #include <uuid/uuid.h>
 
+#include "kms.h"
 #include "sim.h"
 
 static void drain(sim_session *s);
@@ -131,6 +132,14 @@ int sim_rel_send(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
         return SIM_SEND_ERROR;
     if (s->out_count >= SIM_OUT_WINDOW)
         return SIM_SEND_FULL;
+    uint8_t sealed[SIM_FRAME_MAX];
+    if (sim_kms_active(s) && sim_kms_encrypts(ptype)) {
+        long m = sim_kms_seal(s, p, n, sealed, sizeof sealed - SSM_MSG_PAYLOAD_OFFSET);
+        if (m < 0)
+            return SIM_SEND_ERROR;
+        p = sealed;
+        n = (size_t)m;
+    }
     struct sim_out_entry *e = out_at(s, s->out_count);
     int64_t seq = s->next_seq;
     long len = encode(SSM_MT_OUTPUT, seq, seq == 0 ? SSM_MSGFLAG_SYN : SSM_MSGFLAG_DATA, ptype, p, n,
@@ -253,7 +262,7 @@ static int process(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
     case ST_WAIT_CONNECT:
         return 0;
     case ST_HANDSHAKE:
-        if (ptype == SSM_PT_HANDSHAKE_RESPONSE)
+        if (ptype == SSM_PT_HANDSHAKE_RESPONSE || ptype == SSM_PT_ENC_CHALLENGE_RESPONSE)
             return sim_handshake_on_input(s, ptype, p, n);
         /* The agent acks but discards data sent during the handshake (§8.7). */
         {
@@ -267,6 +276,15 @@ static int process(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
             return 1;
         if (!s->beh_started)
             return 0;
+        if (ptype == SSM_PT_OUTPUT && sim_kms_active(s)) {
+            static uint8_t plain[SIM_FRAME_MAX];
+            long m = sim_kms_open(s, p, n, plain, sizeof plain);
+            if (m < 0) {
+                sim_record(s, "kms_decrypt_failed", NULL);
+                return 1; /* acked and dropped */
+            }
+            return s->beh->on_input(s, s->beh_state, ptype, plain, (size_t)m) == SIM_INPUT_OK;
+        }
         return s->beh->on_input(s, s->beh_state, ptype, p, n) == SIM_INPUT_OK;
     default:
         return 1; /* ending: swallow */

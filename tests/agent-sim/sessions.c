@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms.h"
 #include "sim.h"
 
 static sim_session *g_sessions[SIM_MAX_SESSIONS];
@@ -34,6 +35,7 @@ static void session_free(sim_session *s)
     if (s == NULL)
         return;
     cJSON_Delete(s->params);
+    sim_kms_free(s);
     free(s->out);
     free(s->in);
     free(s);

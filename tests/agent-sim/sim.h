@@ -40,6 +40,10 @@ struct sim_config {
     int require_sigv4;          /* refuse unsigned / badly signed API calls and upgrades */
     const char *ecs_auth;       /* expected container-credentials Authorization, NULL = any */
     const char *sso_token;      /* expected SSO bearer token, NULL = any non-empty */
+    const char *kms_key_id;     /* KMSEncryption requested with this KMSKeyId */
+    int kms_challenge;          /* ...and a RandomChallenge (agent >= 3.3.808.0) */
+    const char *kms_valid[8];   /* keys the fake KMS knows (default: kms_key_id) */
+    int kms_valid_count;
     uint32_t close_after_ms;
     const char *close_output;
 };
@@ -144,6 +148,7 @@ struct sim_session {
     int hs_request_acked;
     char client_version[64];
     int separate_output_warned;
+    struct sim_kms *kms; /* kms_agent.c, NULL unless KMSEncryption was requested */
 
     /* end */
     char end_output[1024];
