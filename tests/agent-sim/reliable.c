@@ -294,8 +294,8 @@ static int process(sim_session *s, uint32_t ptype, const uint8_t *p, size_t n)
 static void drain(sim_session *s)
 {
     for (;;) {
-        struct sim_in_entry *b = &s->in[s->expected % SIM_IN_WINDOW];
-        if (!b->used || b->seq != s->expected)
+        struct sim_in_entry *b = sim_inbuf_find(s, s->expected);
+        if (b == NULL)
             return;
         size_t mark = sim_conn_mark(s->conn);
         if (!process(s, b->ptype, b->buf, b->len))
@@ -308,24 +308,9 @@ static void drain(sim_session *s)
             m.seq = b->seq;
             send_ack_at(s, &m, "ready_again", mark);
         }
-        b->used = 0;
-        b->need_ack = 0;
+        sim_inbuf_remove(s, s->expected);
         s->expected++;
     }
-}
-
-static void store(sim_session *s, const ssm_msg *m, int need_ack)
-{
-    struct sim_in_entry *b = &s->in[m->seq % SIM_IN_WINDOW];
-    if (b->used && b->seq == m->seq)
-        return;
-    b->used = 1;
-    b->need_ack = need_ack;
-    memcpy(b->id, m->id, sizeof b->id);
-    b->seq = m->seq;
-    b->ptype = m->payload_type;
-    b->len = m->payload_len;
-    memcpy(b->buf, m->payload, m->payload_len);
 }
 
 void sim_rel_on_input(sim_session *s, const ssm_msg *m)
@@ -339,8 +324,8 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
         return;
     }
     if (m->seq == s->expected) {
-        struct sim_in_entry *held = &s->in[m->seq % SIM_IN_WINDOW];
-        if (held->used && held->seq == m->seq && held->need_ack) {
+        struct sim_in_entry *held = sim_inbuf_find(s, m->seq);
+        if (held && held->need_ack) {
             /* A retransmission of input we hold while not ready. */
             sim_record(s, "not_ready", seq_fields(m->seq));
             return;
@@ -349,23 +334,20 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
         if (!process(s, m->payload_type, m->payload, m->payload_len)) {
             /* Not ready: no ack (the client retransmits), but keep it so the
              * tick can deliver it as soon as the behaviour is ready. */
-            if (m->payload_len <= SIM_FRAME_MAX)
-                store(s, m, 1);
+            if (sim_inbuf_put(s, m, 1) != 0)
+                sim_record(s, "in_buffer_full", seq_fields(m->seq));
             sim_record(s, "not_ready", seq_fields(m->seq));
             return;
         }
         send_ack_at(s, m, "in_order", mark);
-        struct sim_in_entry *stale = &s->in[m->seq % SIM_IN_WINDOW];
-        if (stale->used && stale->seq == m->seq)
-            stale->used = 0;
+        sim_inbuf_remove(s, m->seq); /* a stale early copy */
         s->expected++;
         drain(s);
     } else if (m->seq > s->expected) {
-        if (m->seq - s->expected >= SIM_IN_WINDOW || m->payload_len > SIM_FRAME_MAX) {
+        if (sim_inbuf_put(s, m, 0) != 0) {
             sim_record(s, "in_buffer_full", seq_fields(m->seq));
             return;
         }
-        store(s, m, 0);
         send_ack(s, m, "buffered");
     } else {
         send_ack(s, m, "duplicate");

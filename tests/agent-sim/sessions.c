@@ -37,7 +37,7 @@ static void session_free(sim_session *s)
     cJSON_Delete(s->params);
     sim_kms_free(s);
     free(s->out);
-    free(s->in);
+    sim_inbuf_free(s);
     free(s);
 }
 
@@ -65,8 +65,7 @@ sim_session *sim_session_new(const char *target, const char *doc, const cJSON *p
     if (s == NULL)
         return NULL;
     s->out = calloc(SIM_OUT_WINDOW, sizeof *s->out);
-    s->in = calloc(SIM_IN_WINDOW, sizeof *s->in);
-    if (s->out == NULL || s->in == NULL) {
+    if (s->out == NULL) {
         session_free(s);
         return NULL;
     }

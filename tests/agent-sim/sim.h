@@ -56,7 +56,8 @@ extern uint64_t g_first_cut_ms; /* sim_now_ms() of the first cut, 0 = none yet *
 /* ---- sizes -------------------------------------------------------------- */
 
 #define SIM_OUT_WINDOW 256   /* unacked agent messages before sim_send says FULL */
-#define SIM_IN_WINDOW 256    /* out-of-order client messages kept */
+#define SIM_IN_MAX_MSGS 100000        /* early client messages kept (the agent's limit) */
+#define SIM_IN_MAX_BYTES (16u << 20) /* ...and their payload bytes (a memory guard) */
 #define SIM_FRAME_MAX 4096   /* largest encoded ClientMessage we build or keep */
 #define SIM_TX_SLOTS 512     /* per-connection websocket write ring */
 #define SIM_TX_RESERVE 64    /* free slots below which client reads pause */
@@ -88,14 +89,15 @@ struct sim_out_entry {
 };
 
 struct sim_in_entry {
-    int used;
-    int need_ack; /* held while not ready: ack once processed */
+    struct sim_in_entry *next; /* hash chain (inbuf.c) */
+    int need_ack;              /* held while not ready: ack once processed */
     uint8_t id[16];
     int64_t seq;
     uint32_t ptype;
     size_t len;
-    uint8_t buf[SIM_FRAME_MAX];
+    uint8_t buf[]; /* len bytes */
 };
+struct sim_inbuf;
 
 struct sim_timer {
     lws_sorted_usec_list_t sul; /* first: the callback casts back */
@@ -138,7 +140,7 @@ struct sim_session {
 
     /* client -> agent receiver */
     int64_t expected;
-    struct sim_in_entry *in; /* indexed by seq % SIM_IN_WINDOW */
+    struct sim_inbuf *in; /* early client messages (inbuf.c), NULL until needed */
 
     /* handshake */
     const sim_behaviour *beh;
@@ -217,6 +219,12 @@ void sim_conn_cut(struct sim_conn *c, const char *why); /* fault: ends once the 
 /* 0 when the upgrade may proceed, else a reason (FILTER_PROTOCOL_CONNECTION). */
 const char *sim_ws_filter(struct lws *wsi);
 const char *sim_ws_authorize(struct lws *wsi); /* NULL = allowed (sigv4_hooks.c) */
+
+/* inbuf.c */
+struct sim_in_entry *sim_inbuf_find(sim_session *s, int64_t seq);
+int sim_inbuf_put(sim_session *s, const ssm_msg *m, int need_ack); /* -1 = full */
+void sim_inbuf_remove(sim_session *s, int64_t seq);
+void sim_inbuf_free(sim_session *s);
 
 /* reliable.c */
 void sim_rel_init(sim_session *s);
