@@ -16,6 +16,8 @@ struct sim_config g_cfg = {
     .seed = 1,
     .handshake_timeout_ms = 15000,
     .close_output = "",
+    .smux_ka_interval_ms = 10000,
+    .smux_ka_timeout_ms = 30000,
 };
 int g_listen_port;
 struct lws_context *g_ctx;
@@ -56,6 +58,7 @@ static void usage(FILE *f)
           "                 [--access-key AK --secret-key SK [--session-token T]]... [--require-sigv4]\n"
           "                 [--ecs-auth-token T] [--sso-access-token T]\n"
           "                 [--kms-key-id K [--kms-challenge]] [--kms-valid-key K]...\n"
+          "                 [--smux-keepalive-ms N] [--smux-timeout-ms N]\n"
           "                 [--close-after-ms N] [--close-output TEXT]\n",
           f);
 }
@@ -84,7 +87,7 @@ enum {
     O_LISTEN = 256, O_PORT, O_PORT_FILE, O_CERT, O_KEY, O_AGENT, O_RECORD, O_SEED, O_HS_SHELL, O_HS_TIMEOUT, O_START_DELAY,
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
-    O_KMS_KEY, O_KMS_CHALLENGE, O_KMS_VALID, O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
+    O_SMUX_KA, O_SMUX_TIMEOUT, O_KMS_KEY, O_KMS_CHALLENGE, O_KMS_VALID, O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
     O_CUT_CLIENT, O_CUT_MODE, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
@@ -126,6 +129,8 @@ static int parse_args(int argc, char **argv)
         {"require-sigv4", no_argument, 0, O_REQUIRE_SIGV4},
         {"ecs-auth-token", required_argument, 0, O_ECS_AUTH},
         {"kms-key-id", required_argument, 0, O_KMS_KEY},
+        {"smux-keepalive-ms", required_argument, 0, O_SMUX_KA},
+        {"smux-timeout-ms", required_argument, 0, O_SMUX_TIMEOUT},
         {"kms-challenge", no_argument, 0, O_KMS_CHALLENGE},
         {"kms-valid-key", required_argument, 0, O_KMS_VALID},
         {"sso-access-token", required_argument, 0, O_SSO_TOKEN},
@@ -186,6 +191,8 @@ static int parse_args(int argc, char **argv)
         case O_REQUIRE_SIGV4: g_cfg.require_sigv4 = 1; break;
         case O_ECS_AUTH: g_cfg.ecs_auth = optarg; break;
         case O_KMS_KEY: g_cfg.kms_key_id = optarg; break;
+        case O_SMUX_KA: bad = parse_u32(optarg, &g_cfg.smux_ka_interval_ms) || g_cfg.smux_ka_interval_ms == 0; break;
+        case O_SMUX_TIMEOUT: bad = parse_u32(optarg, &g_cfg.smux_ka_timeout_ms) || g_cfg.smux_ka_timeout_ms == 0; break;
         case O_KMS_CHALLENGE: g_cfg.kms_challenge = 1; break;
         case O_KMS_VALID:
             bad = g_cfg.kms_valid_count >= 8;

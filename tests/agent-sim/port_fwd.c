@@ -17,6 +17,7 @@
 
 #include "behaviour.h"
 #include "port_io.h"
+#include "sim.h"
 #include "smux_server.h"
 #include "ssm_msg.h"
 #include "ssm_version.h"
@@ -266,7 +267,7 @@ static void ka_fire(sim_session *s, void *user)
     (void)s;
     smuxs_put(&p->out, SMUXS_NOP, 0, NULL, 0);
     pump(p);
-    p->ka_timer = sim_timer_after(p->s, 10000, ka_fire, p);
+    p->ka_timer = sim_timer_after(p->s, g_cfg.smux_ka_interval_ms, ka_fire, p);
 }
 
 /* smux's dead-session check: no frame at all from the client in 30 s closes
@@ -285,7 +286,7 @@ static void ka_check(sim_session *s, void *user)
         return;
     }
     p->frames_at_check = p->srv.frames_in;
-    p->ka_check_timer = sim_timer_after(p->s, 30000, ka_check, p);
+    p->ka_check_timer = sim_timer_after(p->s, g_cfg.smux_ka_timeout_ms, ka_check, p);
 }
 
 /* ---- behaviour ------------------------------------------------------------ */
@@ -335,8 +336,8 @@ static int start_common(sim_session *s, void **state, enum pf_mode mode)
      * newer than 1.2.331.0 (so the service idle timeout works). */
     if (mode == PF_MUX && (ssm_version_cmp(sim_agent_version(s), SSM_AGENT_GATE_SMUX_NO_KEEPALIVE) <= 0 ||
                            ssm_version_cmp(sim_client_version(s), "1.2.331.0") <= 0)) {
-        p->ka_timer = sim_timer_after(s, 10000, ka_fire, p);
-        p->ka_check_timer = sim_timer_after(s, 30000, ka_check, p);
+        p->ka_timer = sim_timer_after(s, g_cfg.smux_ka_interval_ms, ka_fire, p);
+        p->ka_check_timer = sim_timer_after(s, g_cfg.smux_ka_timeout_ms, ka_check, p);
     }
     if (mode == PF_STDIO && stream_dial(&p->single) != 0) {
         sim_session_end(s, "Unable to connect to the destination port");

@@ -40,6 +40,8 @@ struct sim_config {
     int require_sigv4;          /* refuse unsigned / badly signed API calls and upgrades */
     const char *ecs_auth;       /* expected container-credentials Authorization, NULL = any */
     const char *sso_token;      /* expected SSO bearer token, NULL = any non-empty */
+    uint32_t smux_ka_interval_ms; /* smux NOP interval (10000) for old clients */
+    uint32_t smux_ka_timeout_ms;  /* smux dead-session check (30000) */
     const char *kms_key_id;     /* KMSEncryption requested with this KMSKeyId */
     int kms_challenge;          /* ...and a RandomChallenge (agent >= 3.3.808.0) */
     const char *kms_valid[8];   /* keys the fake KMS knows (default: kms_key_id) */
