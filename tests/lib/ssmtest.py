@@ -609,8 +609,9 @@ class CredsHome:
         base = sim.endpoint.rstrip("/")
         self.env = {"HOME": self.home, "AWS_EC2_METADATA_DISABLED": "true",
                     "AWS_ENDPOINT_URL_STS": base, "AWS_ENDPOINT_URL_SSO": base, "AWS_ENDPOINT_URL_SSO_OIDC": base,
-                    # no `aws` CLI fallback unless a test provides one
-                    "PATH": "/usr/bin:/bin"}
+                    # no `aws` CLI fallback (the real one would be slow and could find other
+                    # credentials) unless a test provides one; /bin/sh is run by absolute path
+                    "PATH": os.path.join(self.home, "no-bin")}
 
     def write(self, rel, text, mode=0o600):
         path = os.path.join(self.home, rel)
