@@ -3,7 +3,8 @@
  * numbers, payload types, ack bodies), sends, pulls, time jumps, reconnects,
  * handler refusals. Oracles: no crash/UB; every pulled frame decodes and is
  * an ack or our own data; pull hands out a frame whenever want_write says so;
- * next_timeout 0 implies want_write; in-order deliveries equal expected_seq;
+ * next_timeout is 0 exactly when want_write, and nothing is due before
+ * the time it reports; in-order deliveries equal expected_seq;
  * unacked accounting never exceeds the window. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -232,6 +233,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (want && to != 0)
                 abort();
             if (to == 0 && !want)
+                abort();
+            /* Nothing becomes due before the reported time (no early
+             * wake-up that finds nothing, which would make a timer spin). */
+            if (to > 1 && now <= UINT64_MAX - (uint64_t)to &&
+                ssm_chan_want_write(c, now + (uint64_t)to - 1))
                 abort();
             break;
         }
