@@ -24,7 +24,7 @@
 #define RETRIES_INITIAL 5      /* §13.1: up to 6 attempts */
 #define RETRY_MAX_DELAY_MS 5000
 #define DEFAULT_RECONNECT_S 300 /* how long a dropped session keeps trying */
-#define DEFAULT_DEAD_PEER_S 60  /* silence (no pong, no data) that means dead */
+#define DEFAULT_DEAD_PEER_S 60  /* no pong for this long means the peer is dead */
 #define TERMINATE_WAIT_MS 2000
 
 static const char kms_legacy_cli_error[] =
@@ -545,6 +545,18 @@ size_t session_send_space(const ssm_session *s)
     if (s->kms_on)
         space = space > SSM_KMS_OVERHEAD ? space - SSM_KMS_OVERHEAD : 0;
     return space;
+}
+
+bool session_connected(const ssm_session *s)
+{
+    return ssm_transport_is_open(s->tp);
+}
+
+uint32_t session_unacked(const ssm_session *s)
+{
+    ssm_chan_stats st;
+    ssm_chan_get_stats(s->chan, &st);
+    return st.unacked_msgs;
 }
 
 bool session_send_idle(const ssm_session *s)

@@ -28,8 +28,12 @@ typedef struct ssm_session ssm_session;
 int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t n);
 /* Largest plaintext payload session_send() accepts right now (0: stop reading). */
 size_t session_send_space(const ssm_session *s);
+/* True while the websocket is open (false while (re)connecting). */
+bool session_connected(const ssm_session *s);
 /* True when everything sent so far has been acknowledged by the agent. */
 bool session_send_idle(const ssm_session *s);
+/* Messages sent and not yet acknowledged (falling = the agent is working). */
+uint32_t session_unacked(const ssm_session *s);
 /* The handler can take payloads again after returning SSM_DELIVER_NOT_READY. */
 void session_resume_delivery(ssm_session *s);
 

@@ -32,6 +32,7 @@ typedef struct shell {
     bool delivery_blocked;
     bool eof;
     uint64_t last_activity_ms;
+    uint32_t eof_unacked; /* unacked count at the last EOF check */
     lws_sorted_usec_list_t sul_eof;
 } shell;
 
@@ -131,6 +132,12 @@ static void eof_check(lws_sorted_usec_list_t *sul)
 {
     shell *sh = lws_container_of(sul, shell, sul_eof);
     uint64_t now = session_now_ms();
+    /* Neither a reconnect (its budget bounds it) nor acks still coming in
+     * for our input count as quiet. */
+    uint32_t unacked = session_unacked(sh->s);
+    if (!session_connected(sh->s) || unacked < sh->eof_unacked)
+        sh->last_activity_ms = now;
+    sh->eof_unacked = unacked;
     uint64_t quiet = now - sh->last_activity_ms;
     if ((quiet >= EOF_QUIET_MS && session_send_idle(sh->s) && !sh->delivery_blocked) ||
         quiet >= EOF_MAX_IDLE_MS) {
@@ -146,6 +153,7 @@ static void on_stdin_eof(void *user, int err)
     LOGI("stdin %s; waiting briefly for pending output", err ? "read error" : "EOF");
     sh->eof = true;
     sh->last_activity_ms = session_now_ms();
+    sh->eof_unacked = session_unacked(sh->s);
     lws_sul_schedule(session_lws_context(sh->s), 0, &sh->sul_eof, eof_check, 100 * LWS_US_PER_MS);
 }
 
