@@ -3,7 +3,10 @@
  * aws_http_send), has its own deadline timer, and is detached from its wsi
  * (opaque pointer cleared) as soon as it finishes, so a finished or
  * cancelled request is never touched by later lws callbacks. */
+#include <openssl/ssl.h>
+
 #include "aws_http.h"
+#include "transport.h"
 #include "aws_sigv4.h" /* aws_url_parse */
 
 #include <ctype.h>
@@ -18,6 +21,11 @@
 struct aws_http {
     struct lws_context *ctx;
     struct lws_vhost *direct, *proxied;
+    /* TLS is set up on a vhost only before its first https request: parsing
+     * a CA bundle costs tens of milliseconds and megabytes of heap that a
+     * session which never calls AWS must not pay. */
+    SSL_CTX *tls_direct, *tls_proxied;
+    char *ca_file;
     char *no_proxy;
     aws_http_req *reqs; /* in flight, doubly linked */
 };
@@ -114,8 +122,7 @@ static struct lws_vhost *make_vhost(struct lws_context *ctx, const char *name, c
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.vhost_name = name;
-    info.client_ssl_ca_filepath = ca;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    (void)ca; /* TLS comes later, in ensure_tls() */
     char proxybuf[512];
     if (proxy) {
         if (!strncasecmp(proxy, "http://", 7))
@@ -157,7 +164,9 @@ aws_http *aws_http_new(struct lws_context *ctx, const aws_http_config *cfg)
     if (cfg->proxy)
         h->proxied = make_vhost(ctx, "aws-http-proxy", cfg->ca_file, cfg->proxy);
     h->no_proxy = cfg->no_proxy ? strdup(cfg->no_proxy) : NULL;
+    h->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
     if (!h->direct || (cfg->proxy && !h->proxied)) {
+        free(h->ca_file);
         free(h->no_proxy);
         free(h);
         return NULL;
@@ -233,7 +242,11 @@ void aws_http_free(aws_http *h)
     while (h->reqs)
         aws_http_cancel(h->reqs);
     /* The vhosts stay until the context goes: freeing them here could pull
-     * them from under an lws callback that is running right now. */
+     * them from under an lws callback that is running right now. Live
+     * connections hold their own references to the SSL_CTXs. */
+    SSL_CTX_free(h->tls_direct);
+    SSL_CTX_free(h->tls_proxied);
+    free(h->ca_file);
     free(h->no_proxy);
     free(h);
 }
@@ -244,11 +257,38 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
     req_finish(r, "timeout");
 }
 
+/* Gives vh a verifying client TLS context on first use (see struct aws_http). */
+static int ensure_tls(aws_http *h, struct lws_vhost *vh, SSL_CTX **slot, const char **err)
+{
+    if (*slot)
+        return 0;
+    SSL_CTX *ctx = ssm_tls_client_ctx_new(h->ca_file, err);
+    if (!ctx)
+        return -1;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.provided_client_ssl_ctx = ctx;
+    if (lws_init_vhost_client_ssl(&info, vh)) {
+        SSL_CTX_free(ctx);
+        *err = "cannot set up TLS";
+        return -1;
+    }
+    *slot = ctx;
+    return 0;
+}
+
 static void on_start(lws_sorted_usec_list_t *sul)
 {
     aws_http_req *r = lws_container_of(sul, aws_http_req, sul_start);
     aws_http *h = r->h;
     bool use_proxy = h->proxied && !aws_http_no_proxy(r->url.host, r->url.port, h->no_proxy);
+    const char *tls_err = NULL;
+    if (r->url.tls && ensure_tls(h, use_proxy ? h->proxied : h->direct,
+                                 use_proxy ? &h->tls_proxied : &h->tls_direct, &tls_err)) {
+        req_finish(r, tls_err);
+        return;
+    }
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof i);
     i.context = h->ctx;

@@ -830,10 +830,11 @@ static int make_channel(ssm_session *s)
 {
     ssm_chan_config cc;
     ssm_chan_config_default(&cc);
-    /* At most 256 unacked messages: a receiver that keeps fewer early
-     * messages than we have in flight turns every loss into a long stall,
-     * and 256 KiB in flight already outruns the official ~1 MB/s. */
-    cc.send_window_msgs = 256;
+    /* 1024 messages (~1.2 MiB of frames) in flight fill a 50 ms RTT path at
+     * ~20 MiB/s; the agent keeps up to 100000 early messages, and the
+     * channel's resend burst cap keeps a loss from turning into a storm. */
+    cc.send_window_msgs = 1024;
+    cc.send_window_bytes = 2u * 1024 * 1024;
     /* The agent resends only its oldest unacked message, so every early
      * message we cannot keep costs a full RTO later: keep a window's worth
      * (pages of the slot pool are only touched when used). */
@@ -923,6 +924,8 @@ int ssm_session_run(const ssm_cli_args *args)
         goto out;
     info.vhost_name = "ssm-session";
     info.protocols = main_protocols();
+    /* No TLS here: a TLS vhost would parse the whole system CA bundle at start. */
+    info.options &= ~(uint64_t)LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.http_proxy_address = ""; /* no client traffic on this vhost */
     s->vh = lws_create_vhost(s->ctx, &info);
     if (!s->vh) {

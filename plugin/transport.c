@@ -531,12 +531,15 @@ SSL_CTX *ssm_tls_client_ctx_new(const char *ca_file, const char **err)
         *err = "cannot set up TLS (is the CA bundle readable PEM?)";
         return NULL;
     }
+    /* A named bundle replaces the system store, as in the AWS SDKs and Go. */
     const char *dir = getenv(X509_get_default_cert_dir_env());
     if (!dir || !*dir)
         dir = X509_get_default_cert_dir();
-    if (has_hash_links(dir))
-        SSL_CTX_load_verify_dir(ctx, dir);
-    else if (!ca_file)
+    if (ca_file)
+        ;
+    else if (has_hash_links(dir))
+        SSL_CTX_load_verify_dir(ctx, dir); /* lazy: only the certificates a chain needs */
+    else
         SSL_CTX_set_default_verify_paths(ctx);
     ERR_clear_error();
     return ctx;
