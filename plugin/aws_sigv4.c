@@ -4,6 +4,7 @@
  * sorted by key, then value; canonical headers lowercased, trimmed, inner spaces
  * collapsed, duplicates joined with ','. */
 #include "aws_sigv4.h"
+#include "ssm_text.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -78,16 +79,6 @@ static void pct_encode(sb *b, const char *s, size_t n, bool keep_slash)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Form-decodes s[0..n) into b; false on a bad %-escape (Go drops the pair). */
 static bool form_decode(sb *b, const char *s, size_t n)
@@ -98,7 +89,7 @@ static bool form_decode(sb *b, const char *s, size_t n)
         } else if (s[i] == '%') {
             if (i + 2 >= n)
                 return false;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = ssm_hexval(s[i + 1]), l = ssm_hexval(s[i + 2]);
             if (h < 0 || l < 0)
                 return false;
             sb_putc(b, (char)(h << 4 | l));

@@ -23,14 +23,6 @@
 static const char install_text[] = "\nThe Session Manager plugin was installed successfully. "
                                    "Use the AWS CLI to start a session.\n\n";
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static void wipe_free(char *s)
 {
@@ -103,7 +95,7 @@ static char *target_from(const char *json)
         }
     }
     const cJSON *t = exact ? exact : folded;
-    char *out = dup_str(cJSON_IsString(t) && t->valuestring ? t->valuestring : "");
+    char *out = strdup(cJSON_IsString(t) && t->valuestring ? t->valuestring : "");
     cJSON_Delete(root);
     return out;
 }
@@ -116,10 +108,10 @@ static char *response_text(const char *arg, bool *from_env)
 {
     *from_env = strncmp(arg, ENV_PREFIX, strlen(ENV_PREFIX)) == 0;
     if (!*from_env)
-        return dup_str(arg);
+        return strdup(arg);
     /* A name with '=' cannot be a variable (Go reads it as unset). */
     const char *val = strchr(arg, '=') ? NULL : getenv(arg);
-    char *copy = dup_str(val ? val : "");
+    char *copy = strdup(val ? val : "");
     if (!strchr(arg, '='))
         unsetenv(arg);
     return copy;
@@ -168,9 +160,9 @@ static const char *take_response(ssm_cli_args *args, const char *text, bool from
                (problem = field_problem(root, "TokenValue", &tok, msg, cap))) {
         /* problem set */
     } else {
-        args->session_id = dup_str(sid);
-        args->stream_url = dup_str(url);
-        args->token = dup_str(tok);
+        args->session_id = strdup(sid);
+        args->stream_url = strdup(url);
+        args->token = strdup(tok);
         *oom = !args->session_id || !args->stream_url || !args->token;
     }
     wipe_tree(root);
@@ -219,11 +211,11 @@ int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FIL
     bool from_env = false, oom = false;
     char *response = response_text(argv[1], &from_env);
     args->legacy_cli = argc == 4;
-    args->region = dup_str(argv[2]);
-    args->operation = dup_str(argv[3]);
-    args->profile = dup_str(argc > 4 ? argv[4] : "");
-    args->target = argc > 5 ? target_from(argv[5]) : dup_str("");
-    args->endpoint = dup_str(argc > 6 ? argv[6] : "");
+    args->region = strdup(argv[2]);
+    args->operation = strdup(argv[3]);
+    args->profile = strdup(argc > 4 ? argv[4] : "");
+    args->target = argc > 5 ? target_from(argv[5]) : strdup("");
+    args->endpoint = strdup(argc > 6 ? argv[6] : "");
     if (!response || !args->region || !args->operation || !args->profile || !args->target ||
         !args->endpoint)
         goto out_of_memory;

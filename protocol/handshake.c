@@ -68,19 +68,11 @@ static const char *member_str(const cJSON *obj, const char *key)
     return (cJSON_IsString(v) && v->valuestring) ? v->valuestring : "";
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 /* Replaces *slot with a copy of s. Returns 0, or -1 when out of memory. */
 static int set_str(char **slot, const char *s)
 {
-    char *d = dup_str(s);
+    char *d = strdup(s);
     if (!d)
         return -1;
     free(*slot);
@@ -149,7 +141,7 @@ static int take_action(ssm_hs_request *r, const cJSON *act)
     ssm_hs_action *a = &r->actions[r->n_actions];
     /* Keep one entry per requested action even when malformed, so the
      * response can echo every one of them (as unsupported, type ""). */
-    a->type = dup_str(member_str(act, "ActionType"));
+    a->type = strdup(member_str(act, "ActionType"));
     if (!a->type)
         return -1;
     r->n_actions++;
@@ -173,7 +165,7 @@ int ssm_hs_request_parse(const uint8_t *p, size_t n, ssm_hs_request *out)
     cJSON *root = parse_payload(p, n);
     if (!cJSON_IsObject(root))
         goto fail;
-    if (!(out->agent_version = dup_str(member_str(root, "AgentVersion"))))
+    if (!(out->agent_version = strdup(member_str(root, "AgentVersion"))))
         goto fail;
     const cJSON *acts = member(root, "RequestedClientActions");
     if (cJSON_IsArray(acts)) {
@@ -461,7 +453,7 @@ int ssm_hs_complete_parse(const uint8_t *p, size_t n, char **customer_message)
     cJSON *root = parse_payload(p, n);
     int rc = -1;
     if (cJSON_IsObject(root)) {
-        *customer_message = dup_str(member_str(root, "CustomerMessage"));
+        *customer_message = strdup(member_str(root, "CustomerMessage"));
         rc = *customer_message ? 0 : -1;
     }
     cJSON_Delete(root);
@@ -547,7 +539,7 @@ int ssm_size_body(char *buf, size_t cap, unsigned cols, unsigned rows)
 char *ssm_channel_closed_output(const uint8_t *p, size_t n)
 {
     cJSON *root = parse_payload(p, n);
-    char *out = dup_str(member_str(root, "Output"));
+    char *out = strdup(member_str(root, "Output"));
     cJSON_Delete(root);
     return out;
 }

@@ -1,5 +1,6 @@
 /* UUID text <-> bytes in canonical RFC 4122 order (8-4-4-4-12 hex). */
 #include "ssm_uuid.h"
+#include "ssm_text.h"
 
 #include <stddef.h>
 
@@ -22,16 +23,6 @@ void ssm_uuid_format(const uint8_t id[16], char out[SSM_UUID_STRLEN + 1])
     out[o] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Only the canonical 36-character form (either case) is accepted: the
  * protocol never uses braces, URNs or the hyphen-less form. */
@@ -42,8 +33,8 @@ int ssm_uuid_parse(const char *s, uint8_t id[16])
     uint8_t tmp[16];
     size_t i = 0;
     for (int b = 0; b < 16; b++) {
-        int hi = hexval(s[i]);
-        int lo = hi < 0 ? -1 : hexval(s[i + 1]);
+        int hi = ssm_hexval(s[i]);
+        int lo = hi < 0 ? -1 : ssm_hexval(s[i + 1]);
         if (lo < 0)
             return -1;
         tmp[b] = (uint8_t)(hi << 4 | lo);
