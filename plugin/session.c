@@ -826,6 +826,8 @@ static const struct lws_protocols *main_protocols(void)
     return list;
 }
 
+#define SSM_DEFAULT_PACE_MSGS 1000u
+
 static int make_channel(ssm_session *s)
 {
     ssm_chan_config cc;
@@ -845,6 +847,14 @@ static int make_channel(ssm_session *s)
     const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
     if (wm && atoi(wm) > 0)
         cc.send_window_msgs = (uint32_t)atoi(wm);
+    /* The service is reported to drop connections above ~1000 messages a
+     * second, which is also the official plugin's ceiling (a 1 ms sleep per
+     * message). A token bucket keeps us at that rate without sleeping;
+     * SSM_PLUGIN_PACE_MSGS=0 turns pacing off. */
+    cc.pace_msgs_per_sec = SSM_DEFAULT_PACE_MSGS;
+    const char *pm = getenv("SSM_PLUGIN_PACE_MSGS");
+    if (pm && *pm && atoi(pm) >= 0)
+        cc.pace_msgs_per_sec = (uint32_t)atoi(pm);
     static const ssm_chan_callbacks ccb = {
         .on_payload = on_payload,
         .on_closed = on_closed,
