@@ -344,6 +344,14 @@ void sim_rel_on_input(sim_session *s, const ssm_msg *m)
         s->expected++;
         drain(s);
     } else if (m->seq > s->expected) {
+        /* The agent handles in-order input on its receive loop: while that
+         * input cannot be delivered (here: held not ready) it reads nothing,
+         * so later messages are neither buffered nor acked. */
+        struct sim_in_entry *head = sim_inbuf_find(s, s->expected);
+        if (head && head->need_ack) {
+            sim_record(s, "blocked_not_ready", seq_fields(m->seq));
+            return;
+        }
         if (sim_inbuf_put(s, m, 0) != 0) {
             sim_record(s, "in_buffer_full", seq_fields(m->seq));
             return;
