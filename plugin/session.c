@@ -1,6 +1,7 @@
 /* The session: one lws loop carrying transport <-> ssm_chan <-> handler.
  * Connection policy (PROTOCOL.md §13), handshake (§8), end texts (§1.4). */
 #include "session_priv.h"
+#include "ptimer.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -115,7 +116,7 @@ void session_print(ssm_session *s, const char *fmt, ...)
 
 /* ---- channel timer and write scheduling ---- */
 
-static void chan_timer(lws_sorted_usec_list_t *sul);
+static void chan_timer(void *user);
 
 static void give_up(ssm_session *s)
 {
@@ -130,14 +131,16 @@ static void give_up(ssm_session *s)
     session_end_terminate(s, 0, msg);
 }
 
+#define SSM_TIMER_MIN_MS 4
+
 static void schedule_timer(ssm_session *s)
 {
-    if (s->done)
+    if (s->done || !s->chan_timer)
         return;
     uint64_t now = session_now_ms();
     int64_t to = ssm_chan_next_timeout(s->chan, now);
     if (to < 0) {
-        lws_sul_cancel(&s->sul_chan);
+        ssm_ptimer_cancel(s->chan_timer);
         return;
     }
     bool open = ssm_transport_is_open(s->tp);
@@ -151,8 +154,13 @@ static void schedule_timer(ssm_session *s)
          * so keep just a 100 ms safety tick (give-up check). If nothing can
          * be pulled yet (e.g. a resend budget), look again soon. */
         to = ssm_chan_want_write(s->chan, now) ? 100 : 5;
+    } else if (to < SSM_TIMER_MIN_MS) {
+        /* Batch: pacing tokens accrue one a millisecond and the bucket holds
+         * 16, so waking every 4 ms sends the same messages for a quarter of
+         * the wake-ups; no RTO is that short to matter. */
+        to = SSM_TIMER_MIN_MS;
     }
-    lws_sul_schedule(s->ctx, 0, &s->sul_chan, chan_timer, (lws_usec_t)to * 1000);
+    ssm_ptimer_arm(s->chan_timer, (uint64_t)to);
 }
 
 static void kick(ssm_session *s)
@@ -164,9 +172,9 @@ static void kick(ssm_session *s)
     schedule_timer(s);
 }
 
-static void chan_timer(lws_sorted_usec_list_t *sul)
+static void chan_timer(void *user)
 {
-    ssm_session *s = lws_container_of(sul, ssm_session, sul_chan);
+    ssm_session *s = user;
     if (s->done)
         return;
     if (!s->ending && ssm_chan_timed_out(s->chan, session_now_ms())) {
@@ -197,7 +205,7 @@ void session_end(ssm_session *s, int exit_code, const char *message)
         ssm_stdout_write_text(message, strlen(message));
     s->exit_code = exit_code;
     s->done = true;
-    lws_sul_cancel(&s->sul_chan);
+    ssm_ptimer_cancel(s->chan_timer);
     lws_sul_cancel(&s->sul_retry);
     lws_sul_cancel(&s->sul_end);
     lws_sul_cancel(&s->sul_budget);
@@ -819,10 +827,11 @@ static void on_sig(void *user, int signo)
 
 static const struct lws_protocols *main_protocols(void)
 {
-    static struct lws_protocols list[3];
+    static struct lws_protocols list[4];
     list[0] = *ssm_stdio_protocol();
     list[1] = *ssm_signals_protocol();
-    memset(&list[2], 0, sizeof list[2]);
+    list[2] = *ssm_ptimer_protocol();
+    memset(&list[3], 0, sizeof list[3]);
     return list;
 }
 
@@ -947,6 +956,11 @@ int ssm_session_run(const ssm_cli_args *args)
         fail = "cannot set up stdin/stdout";
         goto out;
     }
+    s->chan_timer = ssm_ptimer_new(s->vh, chan_timer, s);
+    if (!s->chan_timer) {
+        fail = "cannot create a timer";
+        goto out;
+    }
     ssm_signals_watch(SIGTERM);
     ssm_signals_watch(SIGHUP);
 
@@ -992,6 +1006,8 @@ out:
     sess_aws_free(s);
     if (s->tp)
         ssm_transport_close(s->tp);
+    ssm_ptimer_free(s->chan_timer);
+    s->chan_timer = NULL;
     if (s->ctx)
         lws_context_destroy(s->ctx);
     ssm_transport_free(s->tp);

@@ -33,7 +33,8 @@ struct ssm_session {
     char last_why[256];   /* why the last reconnect attempt failed */
     bool connecting;
     lws_retry_bo_t idle_policy; /* dead-peer: ws ping after silence, hang up */
-    lws_sorted_usec_list_t sul_retry, sul_chan, sul_end, sul_budget;
+    lws_sorted_usec_list_t sul_retry, sul_end, sul_budget;
+    struct ssm_ptimer *chan_timer; /* retransmission/pacing: precise (see ptimer.h) */
 
     /* handshake and handler */
     bool type_known, hs_seen;
