@@ -122,7 +122,7 @@ static struct lws_vhost *make_vhost(struct lws_context *ctx, const char *name, c
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.vhost_name = name;
-    (void)ca; /* TLS comes later, in ensure_tls() */
+    (void)ca; /* TLS comes later, in ssm_tls_vhost_attach() */
     char proxybuf[512];
     if (proxy) {
         if (!strncasecmp(proxy, "http://", 7))
@@ -257,35 +257,15 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
     req_finish(r, "timeout");
 }
 
-/* Gives vh a verifying client TLS context on first use (see struct aws_http). */
-static int ensure_tls(aws_http *h, struct lws_vhost *vh, SSL_CTX **slot, const char **err)
-{
-    if (*slot)
-        return 0;
-    SSL_CTX *ctx = ssm_tls_client_ctx_new(h->ca_file, err);
-    if (!ctx)
-        return -1;
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.provided_client_ssl_ctx = ctx;
-    if (lws_init_vhost_client_ssl(&info, vh)) {
-        SSL_CTX_free(ctx);
-        *err = "cannot set up TLS";
-        return -1;
-    }
-    *slot = ctx;
-    return 0;
-}
-
 static void on_start(lws_sorted_usec_list_t *sul)
 {
     aws_http_req *r = lws_container_of(sul, aws_http_req, sul_start);
     aws_http *h = r->h;
     bool use_proxy = h->proxied && !aws_http_no_proxy(r->url.host, r->url.port, h->no_proxy);
     const char *tls_err = NULL;
-    if (r->url.tls && ensure_tls(h, use_proxy ? h->proxied : h->direct,
-                                 use_proxy ? &h->tls_proxied : &h->tls_direct, &tls_err)) {
+    if (r->url.tls && ssm_tls_vhost_attach(use_proxy ? h->proxied : h->direct, h->ca_file,
+                                           use_proxy ? &h->tls_proxied : &h->tls_direct,
+                                           &tls_err)) {
         req_finish(r, tls_err);
         return;
     }

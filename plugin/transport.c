@@ -545,27 +545,31 @@ SSL_CTX *ssm_tls_client_ctx_new(const char *ca_file, const char **err)
     return ctx;
 }
 
-/* Client TLS for our vhost, made at the first wss:// connect. lws still
- * sets SNI, the host name check and its verify callback per connection. */
-static int tls_setup(ssm_transport *t, const char **err)
+int ssm_tls_vhost_attach(struct lws_vhost *vh, const char *ca_file, SSL_CTX **slot,
+                         const char **err)
 {
-    if (t->tls_ctx)
+    if (*slot)
         return 0;
-    SSL_CTX *ctx = ssm_tls_client_ctx_new(t->ca_file, err);
+    SSL_CTX *ctx = ssm_tls_client_ctx_new(ca_file, err);
     if (!ctx)
         return -1;
-
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.provided_client_ssl_ctx = ctx;
-    if (lws_init_vhost_client_ssl(&info, t->vh)) {
+    if (lws_init_vhost_client_ssl(&info, vh)) {
         SSL_CTX_free(ctx);
         *err = "cannot set up TLS";
         return -1;
     }
-    t->tls_ctx = ctx;
+    *slot = ctx;
     return 0;
+}
+
+/* Client TLS for our vhost, made at the first wss:// connect. */
+static int tls_setup(ssm_transport *t, const char **err)
+{
+    return ssm_tls_vhost_attach(t->vh, t->ca_file, &t->tls_ctx, err);
 }
 
 int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_msg,

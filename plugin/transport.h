@@ -58,15 +58,21 @@ void ssm_transport_request_write(ssm_transport *t);
 void ssm_transport_close(ssm_transport *t);
 bool ssm_transport_is_open(const ssm_transport *t);
 
-/* A client SSL_CTX verifying peers against ca_file (when set) plus the
- * system store. The store is read lazily through OpenSSL's hashed
- * certificate directory ($SSL_CERT_DIR or the default) when it has hash
- * links, so no bundle is parsed up front; without them, with ca_file unset,
- * OpenSSL's default paths are loaded (eager). For lws: make it at the first
- * TLS connection and hand it over as provided_client_ssl_ctx to
- * lws_init_vhost_client_ssl(); the caller frees it (SSL_CTX_free) when the
- * vhost is no longer used. NULL with *err set on failure. */
+/* A client SSL_CTX verifying peers against ca_file when set, else the
+ * system store, read lazily through OpenSSL's hashed certificate directory
+ * ($SSL_CERT_DIR or the default) when it has hash links, so no bundle is
+ * parsed up front; without them OpenSSL's default paths are loaded (eager).
+ * NULL with *err set on failure. */
 struct ssl_ctx_st *ssm_tls_client_ctx_new(const char *ca_file, const char **err);
+
+/* Gives vh client TLS on first use: when *slot is NULL, makes a context with
+ * ssm_tls_client_ctx_new(ca_file) and installs it on vh; lws still sets SNI,
+ * the host name check and its verify callback per connection. The caller
+ * frees *slot (SSL_CTX_free) once the vhost is no longer used. 0, or -1 with
+ * *err set. */
+struct lws_vhost;
+int ssm_tls_vhost_attach(struct lws_vhost *vh, const char *ca_file, struct ssl_ctx_st **slot,
+                         const char **err);
 
 /* Decides whether host is exempt from proxying: loopback names/addresses
  * always; else matches a NO_PROXY entry ("*", exact, ".suffix" or "suffix"
