@@ -492,11 +492,13 @@ static int on_payload(void *user, uint32_t pt, const uint8_t *p, size_t n)
 static void on_closed(void *user, const char *output)
 {
     ssm_session *s = user;
-    char buf[4096];
-    if (output && *output)
-        snprintf(buf, sizeof buf, "\n\nSessionId: %s : %s\n\n", session_id(s), output);
-    else
-        snprintf(buf, sizeof buf, "\n\nExiting session with sessionId: %s.\n\n", session_id(s));
+    /* Output is the agent's reason and can be long: never cut it. */
+    char *buf = NULL;
+    int n = (output && *output)
+                ? asprintf(&buf, "\n\nSessionId: %s : %s\n\n", session_id(s), output)
+                : asprintf(&buf, "\n\nExiting session with sessionId: %s.\n\n", session_id(s));
+    if (n < 0)
+        buf = NULL;
     LOGI("channel_closed received");
     if (s->terminating && s->end_message) {
         /* Our TerminateSession was answered by channel_closed: say why first. */
@@ -504,7 +506,9 @@ static void on_closed(void *user, const char *output)
         free(s->end_message);
         s->end_message = NULL;
     }
-    session_end(s, s->terminating ? s->exit_code : 0, buf);
+    session_end(s, s->terminating ? s->exit_code : 0,
+                buf ? buf : "\n\nExiting session.\n\n");
+    free(buf);
 }
 
 static void on_send_space(void *user)

@@ -155,7 +155,7 @@ struct sim_session {
     struct sim_kms *kms; /* kms_agent.c, NULL unless KMSEncryption was requested */
 
     /* end */
-    char end_output[1024];
+    char end_output[3840]; /* channel_closed Output: as long as a SIM_FRAME_MAX frame allows */
     uint64_t end_deadline_ms;
     uint32_t cuts_done;
 
