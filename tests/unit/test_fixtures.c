@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "unhex.h"
 #include <cjson/cJSON.h>
 
 #include "ssm_msg.h"
@@ -42,32 +44,6 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Returns a malloc'd exact-size buffer (so ASan sees overreads). */
-static uint8_t *unhex(const char *hex, size_t *len)
-{
-    size_t n = strlen(hex);
-    assert_int_equal(n % 2, 0);
-    uint8_t *out = malloc(n / 2 ? n / 2 : 1);
-    assert_non_null(out);
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        assert_true(hi >= 0 && lo >= 0);
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *len = n / 2;
-    return out;
-}
 
 static const cJSON *item(const cJSON *obj, const char *key)
 {
