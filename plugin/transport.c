@@ -41,11 +41,22 @@ struct ssm_transport {
     bool rx_overflow;
     char why[256];   /* last error text */
     char tls_why[160]; /* certificate verification failure of this attempt */
+    struct ssm_transport *next; /* all transports (see by_vhost) */
 };
 
 /* lws reports certificate verification to protocol 0 of the first vhost
- * (the session creates ours first); only act for our own vhost. */
-static ssm_transport *live;
+ * (ssm_transport_protocol() heads the loop's protocol list), with the
+ * connecting wsi: find its transport by vhost, since an AWS API call's
+ * connection may be verified through here too. */
+static ssm_transport *all;
+
+static ssm_transport *by_vhost(struct lws_vhost *vh)
+{
+    for (ssm_transport *t = all; t; t = t->next)
+        if (t->vh == vh)
+            return t;
+    return NULL;
+}
 
 /* ---- proxy decision ---- */
 
@@ -305,10 +316,12 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
     ssm_transport *t = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-        if (live && lws_get_vhost(wsi) == live->vh && !len && u) {
+        if (!len && u) {
+            ssm_transport *v = by_vhost(lws_get_vhost(wsi));
             int e = X509_STORE_CTX_get_error((X509_STORE_CTX *)u);
-            snprintf(live->tls_why, sizeof live->tls_why, "TLS certificate verify failed: %s",
-                     X509_verify_cert_error_string(e));
+            if (v)
+                snprintf(v->tls_why, sizeof v->tls_why, "TLS certificate verify failed: %s",
+                         X509_verify_cert_error_string(e));
         }
         return 0; /* never override the verdict */
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -387,6 +400,11 @@ static const struct lws_protocols ws_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+const struct lws_protocols *ssm_transport_protocol(void)
+{
+    return &ws_protocols[0];
+}
+
 ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_config *cfg,
                                  const ssm_transport_ops *ops, void *user, const char **err)
 {
@@ -431,7 +449,10 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
         unsetenv("http_proxy");
     }
     t->vh = lws_create_vhost(ctx, &info);
-    live = t->vh ? t : NULL;
+    if (t->vh) {
+        t->next = all;
+        all = t;
+    }
     if (saved_http_proxy) {
         setenv("http_proxy", saved_http_proxy, 1);
         free(saved_http_proxy);
@@ -454,8 +475,11 @@ void ssm_transport_free(ssm_transport *t)
     if (!t)
         return;
     lws_sul_cancel(&t->sul_ping);
-    if (live == t)
-        live = NULL;
+    for (ssm_transport **pp = &all; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
     if (t->wsi)
         lws_set_opaque_user_data(t->wsi, NULL);
     free(t->tx);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct lws_context;
+struct lws_protocols;
 typedef struct ssm_transport ssm_transport;
 
 typedef struct ssm_transport_ops {
@@ -41,6 +42,10 @@ typedef struct ssm_transport_config {
  * HTTPS_PROXY/https_proxy, NO_PROXY/no_proxy, AWS_CA_BUNDLE then
  * SSL_CERT_FILE. Pointers refer to the environment. */
 void ssm_transport_config_from_env(ssm_transport_config *cfg);
+
+/* The websocket protocol: the event loop lists it first on the first vhost
+ * it creates, where lws reports TLS certificate verification. */
+const struct lws_protocols *ssm_transport_protocol(void);
 
 /* Creates the client vhost. Returns NULL with *err set on failure. */
 ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_config *cfg,
