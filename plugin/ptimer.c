@@ -111,11 +111,12 @@ void ssm_ptimer_free(ssm_ptimer *t)
     if (!t)
         return;
     ssm_ptimer_cancel(t);
-    if (t->wsi)
-        /* The disarmed descriptor stays with its wsi until the context goes
-         * (lws closes adopted files); it must just not find t any more. */
+    if (t->wsi) {
+        /* lws owns the adopted descriptor: it must not find t any more, and
+         * closes it on its next turn (a session ending among others). */
         lws_set_opaque_user_data(t->wsi, NULL);
-    else
+        lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else
         close(t->fd);
     free(t);
 }

@@ -25,7 +25,6 @@
 #define RETRIES_INITIAL 5      /* §13.1: up to 6 attempts */
 #define RETRY_MAX_DELAY_MS 5000
 #define DEFAULT_RECONNECT_S 300 /* how long a dropped session keeps trying */
-#define DEFAULT_DEAD_PEER_S 60  /* no pong for this long means the peer is dead */
 #define TERMINATE_WAIT_MS 2000
 
 static const char kms_legacy_cli_error[] =
@@ -813,11 +812,12 @@ static const ssm_transport_ops tp_ops = {
     .on_down = tp_on_down,
 };
 
-/* ---- signals ---- */
+/* ---- what the loop calls (session_loop.c) ---- */
 
-static void on_sig(void *user, int signo)
+void session_on_signal(ssm_session *s, int signo)
 {
-    ssm_session *s = user;
+    if (s->done)
+        return;
     if (signo == SIGTERM || signo == SIGHUP) {
         LOGI("signal %d: ending the session", signo);
         session_end_terminate(s, 0, NULL);
@@ -825,18 +825,6 @@ static void on_sig(void *user, int signo)
     }
     if (s->handler_started && s->handler->on_signal)
         s->handler->on_signal(s->hstate, signo);
-}
-
-/* ---- run ---- */
-
-static const struct lws_protocols *main_protocols(void)
-{
-    static struct lws_protocols list[4];
-    list[0] = *ssm_stdio_protocol();
-    list[1] = *ssm_signals_protocol();
-    list[2] = *ssm_ptimer_protocol();
-    memset(&list[3], 0, sizeof list[3]);
-    return list;
 }
 
 #define SSM_DEFAULT_PACE_MSGS 1000u
@@ -883,29 +871,16 @@ static int make_channel(ssm_session *s)
     return s->kms_buf ? 0 : -1;
 }
 
-/* Dead-peer detection is lws's validity check: after half the silence
- * budget without a pong lws sends a ws ping; with no pong by the full
- * budget it hangs up, which is an ordinary drop (ResumeSession, redial). */
-static void set_dead_peer_policy(ssm_session *s)
-{
-    const char *e = getenv("SSM_PLUGIN_DEAD_PEER_SECONDS");
-    long d = e && atol(e) > 0 ? atol(e) : DEFAULT_DEAD_PEER_S;
-    if (d < 2)
-        d = 2;
-    if (d > 65535)
-        d = 65535;
-    memset(&s->idle_policy, 0, sizeof s->idle_policy);
-    s->idle_policy.secs_since_valid_ping = (uint16_t)(d / 2);
-    s->idle_policy.secs_since_valid_hangup = (uint16_t)d;
-}
-
-int ssm_session_run(const ssm_cli_args *args)
+ssm_session *session_create(ssm_loop *L, const ssm_cli_args *args, const char **fail)
 {
     ssm_session *s = calloc(1, sizeof *s);
     if (!s) {
-        printf("Cannot perform start session: out of memory\n");
-        return 0;
+        *fail = "out of memory";
+        return NULL;
     }
+    s->loop = L;
+    s->ctx = L->ctx;
+    s->vh = L->vh;
     s->args = args;
     s->token = strdup(args->token ? args->token : "");
     s->url = strdup(args->stream_url ? args->stream_url : "");
@@ -915,105 +890,74 @@ int ssm_session_run(const ssm_cli_args *args)
     s->retry_base_ms = 100u + (unsigned)(r % 100u);
     const char *rb = getenv("SSM_PLUGIN_RECONNECT_SECONDS");
     s->reconnect_budget_ms = (uint64_t)(rb && atoi(rb) > 0 ? atoi(rb) : DEFAULT_RECONNECT_S) * 1000;
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an EPIPE error, not a kill */
-    set_dead_peer_policy(s);
-
-    const char *fail = NULL;
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-    info.gid = -1;
-    info.uid = -1;
-    /* Becomes the default of every vhost, the transport's included. */
-    info.retry_and_idle_policy = &s->idle_policy;
-    s->ctx = lws_create_context(&info);
-    if (!s->ctx) {
-        fail = "cannot create the event loop";
-        goto out;
+    if (!s->token || !s->url) {
+        *fail = "out of memory";
+        goto bad;
     }
-    /* The channel first (the transport sizes its buffer from it), then the
-     * transport's vhost: lws sends TLS verification details to the first
-     * vhost's first protocol, which must be the websocket's. */
+    /* The channel first: the transport sizes its buffer from it. */
     if (make_channel(s) < 0) {
-        fail = "cannot allocate the data channel";
-        goto out;
+        *fail = "cannot allocate the data channel";
+        goto bad;
     }
     ssm_transport_config tc;
     ssm_transport_config_from_env(&tc);
     tc.max_frame = ssm_chan_max_frame(s->chan);
-    s->tp = ssm_transport_new(s->ctx, &tc, &tp_ops, s, &fail);
+    s->tp = ssm_transport_new(s->ctx, &tc, &tp_ops, s, fail);
     if (!s->tp)
-        goto out;
-    info.vhost_name = "ssm-session";
-    info.protocols = main_protocols();
-    /* No TLS here: a TLS vhost would parse the whole system CA bundle at start. */
-    info.options &= ~(uint64_t)LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.http_proxy_address = ""; /* no client traffic on this vhost */
-    s->vh = lws_create_vhost(s->ctx, &info);
-    if (!s->vh) {
-        fail = "cannot create the event loop";
-        goto out;
-    }
-    if (ssm_stdout_init(s->vh, SSM_STDOUT_RING_DEFAULT) < 0 ||
-        ssm_signals_init(s->vh, on_sig, s) < 0) {
-        fail = "cannot set up stdin/stdout";
-        goto out;
-    }
+        goto bad;
     s->chan_timer = ssm_ptimer_new(s->vh, chan_timer, s);
     if (!s->chan_timer) {
-        fail = "cannot create a timer";
-        goto out;
+        *fail = "cannot create a timer";
+        goto bad;
     }
-    ssm_signals_watch(SIGTERM);
-    ssm_signals_watch(SIGHUP);
-
     if (sess_aws_init(s) < 0) {
-        fail = "cannot set up AWS API access";
-        goto out;
+        *fail = "cannot set up AWS API access";
+        goto bad;
     }
-
     start_connect(s);
-    while (!s->done) {
-        if (lws_service(s->ctx, 0) < 0)
-            break;
-    }
+    return s;
+bad:
+    session_destroy(s);
+    return NULL;
+}
 
-out:
-    if (s->chan && ssm_log_enabled(SSM_LOG_INFO)) {
-        ssm_chan_stats st;
-        ssm_chan_get_stats(s->chan, &st);
-        LOGI("channel stats: sent %llu msgs (%llu retransmits), acks in %llu out %llu; received "
-             "%llu (dup %llu early %llu dropped %llu invalid %llu); unacked %u msgs/%zu bytes; "
-             "buffered %u; next_seq %lld expected %lld; rto %.0f ms; paused %d",
-             (unsigned long long)st.sent_msgs, (unsigned long long)st.retransmits,
-             (unsigned long long)st.acks_received, (unsigned long long)st.acks_sent,
-             (unsigned long long)st.recv_msgs, (unsigned long long)st.recv_dup,
-             (unsigned long long)st.recv_early, (unsigned long long)st.recv_dropped,
-             (unsigned long long)st.recv_invalid, st.unacked_msgs, st.unacked_bytes,
-             st.buffered_msgs, (long long)st.next_seq, (long long)st.expected_seq, st.rto_ms,
-             (int)st.paused);
-        int64_t to = ssm_chan_next_timeout(s->chan, session_now_ms());
-        LOGI("next timeout %lld ms, want_write %d", (long long)to,
-             (int)ssm_chan_want_write(s->chan, session_now_ms()));
-    }
-    if (fail) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "Cannot perform start session: %s\n", fail);
-        ssm_stdout_write_text(msg, strlen(msg));
-    }
+
+static void log_stats(ssm_session *s)
+{
+    if (!s->chan || !ssm_log_enabled(SSM_LOG_INFO))
+        return;
+    ssm_chan_stats st;
+    ssm_chan_get_stats(s->chan, &st);
+    LOGI("channel stats: sent %llu msgs (%llu retransmits), acks in %llu out %llu; received "
+         "%llu (dup %llu early %llu dropped %llu invalid %llu); unacked %u msgs/%zu bytes; "
+         "buffered %u; next_seq %lld expected %lld; rto %.0f ms; paused %d",
+         (unsigned long long)st.sent_msgs, (unsigned long long)st.retransmits,
+         (unsigned long long)st.acks_received, (unsigned long long)st.acks_sent,
+         (unsigned long long)st.recv_msgs, (unsigned long long)st.recv_dup,
+         (unsigned long long)st.recv_early, (unsigned long long)st.recv_dropped,
+         (unsigned long long)st.recv_invalid, st.unacked_msgs, st.unacked_bytes,
+         st.buffered_msgs, (long long)st.next_seq, (long long)st.expected_seq, st.rto_ms,
+         (int)st.paused);
+}
+
+void session_close(ssm_session *s)
+{
+    if (s->closed)
+        return;
+    s->closed = true;
+    log_stats(s);
     stop_handler(s);
-    int code = s->exit_code;
-    ssm_stdout_flush_blocking(2000);
-    ssm_stdio_restore();
-    ssm_signals_shutdown();
     sess_aws_free(s);
     if (s->tp)
         ssm_transport_close(s->tp);
     ssm_ptimer_free(s->chan_timer);
     s->chan_timer = NULL;
-    if (s->ctx)
-        lws_context_destroy(s->ctx);
+}
+void session_destroy(ssm_session *s)
+{
+    if (!s)
+        return;
+    session_close(s);
     ssm_transport_free(s->tp);
     ssm_chan_free(s->chan);
     if (s->hs_seen)
@@ -1030,5 +974,4 @@ out:
     free(s->kms_buf);
     free(s->kms_cipher_b64);
     free(s);
-    return code;
 }

@@ -64,6 +64,10 @@ struct ssm_cli_args;
  * handshake, the handler, reconnects. Prints every user-visible text and
  * returns the process exit code (0 for every normal end, PROTOCOL.md §1.5). */
 int ssm_session_run(const struct ssm_cli_args *args);
+/* Several sessions on the one loop (standalone --forward), each its own SSM
+ * session; one failing leaves the others running. Returns once all ended:
+ * the first nonzero exit code in argument order, else 0. */
+int ssm_sessions_run(const struct ssm_cli_args *const *args, size_t n);
 
 /* Handlers that need their own lws protocols (listeners, sockets) create
  * their own vhost on session_lws_context(); session_lws_vhost() only carries

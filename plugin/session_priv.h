@@ -12,7 +12,19 @@
 
 struct aws_ctx;
 
+/* The one event loop of the process and the sessions it carries
+ * (session_loop.c): one, or several port sessions in standalone mode. */
+typedef struct ssm_loop {
+    struct lws_context *ctx;
+    struct lws_vhost *vh;       /* stdio, signals, timers */
+    lws_retry_bo_t idle_policy; /* dead-peer: ws ping after silence, hang up */
+    ssm_session *sessions;
+} ssm_loop;
+
 struct ssm_session {
+    ssm_loop *loop;
+    ssm_session *next;    /* the loop's list */
+    bool closed;          /* session_close() ran */
     const ssm_cli_args *args;
     struct lws_context *ctx;
     struct lws_vhost *vh;
@@ -32,7 +44,6 @@ struct ssm_session {
     uint64_t reconnect_budget_ms;
     char last_why[256];   /* why the last reconnect attempt failed */
     bool connecting;
-    lws_retry_bo_t idle_policy; /* dead-peer: ws ping after silence, hang up */
     lws_sorted_usec_list_t sul_retry, sul_end, sul_budget;
     struct ssm_ptimer *chan_timer; /* retransmission/pacing: precise (see ptimer.h) */
 
@@ -58,6 +69,15 @@ struct ssm_session {
     int exit_code;
     char *end_message;
 };
+
+/* The loop's side of a session (session.c). create starts connecting;
+ * NULL with *fail on failure. close releases its connection, handler,
+ * timer and API calls (the loop calls it once the session is done);
+ * destroy frees the rest after the lws context is gone. */
+ssm_session *session_create(ssm_loop *L, const ssm_cli_args *args, const char **fail);
+void session_on_signal(ssm_session *s, int signo);
+void session_close(ssm_session *s);
+void session_destroy(ssm_session *s);
 
 /* Seams to plugin/aws_*.c (session_aws.c). Each done callback runs once. */
 int sess_aws_init(ssm_session *s);
