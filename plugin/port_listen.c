@@ -388,7 +388,7 @@ static void publish_ready(const port_listener *l, const char *sid)
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (line)
-        port_ready_publish(line);
+        port_ready_publish(sid ? sid : "", line);
     free(line);
 }
 

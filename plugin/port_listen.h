@@ -52,9 +52,14 @@ int port_listen_parse_address(const char *text, port_listen_addr *out);
 
 /* The ready signal: writes line plus "\n" to SSM_PLUGIN_READY_FILE (to a
  * temporary file beside it, then rename, so readers never see half a line)
- * and/or to SSM_PLUGIN_READY_FD (>= 3, closed afterwards). Failures are
+ * and/or to SSM_PLUGIN_READY_FD (>= 3, closed afterwards), once per process.
+ * With several sessions (port_ready_expect(n), default 1) the lines wait
+ * until each session has published (sid: one line per session) or ended
+ * without (port_ready_session_ended), then go out together. Failures are
  * logged, never fatal. Returns 0, or -1 when a configured target failed. */
-int port_ready_publish(const char *line);
+void port_ready_expect(unsigned n);
+int port_ready_publish(const char *sid, const char *line);
+void port_ready_session_ended(const char *sid);
 #define PORT_ACCEPT_RETRY_MS 100u
 /* A connection was accepted (fd non-blocking, close-on-exec). The callee
  * adopts or closes it. */

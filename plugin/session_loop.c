@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "port_listen.h"
 #include "signals.h"
 #include "stdio_fd.h"
 
@@ -89,6 +90,16 @@ static void print_failure(const char *why)
     ssm_stdout_write_text(msg, strlen(msg));
 }
 
+static void reap(ssm_session *s)
+{
+    if (s->closed)
+        return;
+    session_close(s);
+    /* A forward that ended before listening must not hold back the others'
+     * ready lines. */
+    port_ready_session_ended(session_id(s));
+}
+
 /* True while a session runs; closes the ones that finished. */
 static bool any_running(ssm_loop *L)
 {
@@ -96,8 +107,8 @@ static bool any_running(ssm_loop *L)
     for (ssm_session *s = L->sessions; s; s = s->next) {
         if (!s->done)
             running = true;
-        else if (!s->closed)
-            session_close(s);
+        else
+            reap(s);
     }
     return running;
 }
@@ -115,6 +126,7 @@ int ssm_sessions_run(const ssm_cli_args *const *args, size_t n)
         if (!s) {
             /* One forward failing leaves the others running. */
             print_failure(why);
+            port_ready_session_ended(args[i]->session_id ? args[i]->session_id : "");
             if (n == 1)
                 break;
             continue;
@@ -131,7 +143,7 @@ int ssm_sessions_run(const ssm_cli_args *const *args, size_t n)
     for (ssm_session *s = L.sessions; s; s = s->next) {
         if (!code && s->done)
             code = s->exit_code;
-        session_close(s);
+        reap(s);
     }
     ssm_stdout_flush_blocking(2000);
     ssm_stdio_restore();

@@ -12,12 +12,26 @@
 #define SSM_SA_EXIT_CONFIG 253 /* no region, no credentials */
 #define SSM_SA_EXIT_API 254    /* StartSession failed */
 
+#define SSM_SA_MAX_FORWARDS 16
+
 typedef struct ssm_sa_opts {
     /* Pointers into argv (never freed); NULL when not given. */
     const char *target, *document, *parameters, *reason;
     const char *region, *profile, *endpoint, *listen_address;
+    /* --forward LOCAL:REMOTE[:HOST], repeatable: one port session each. */
+    const char *forward[SSM_SA_MAX_FORWARDS];
+    unsigned nforward;
     bool help;
 } ssm_sa_opts;
+
+/* One --forward spec: LOCAL (0-65535, 0 = any free port) ":" REMOTE
+ * (1-65535), optionally ":" HOST (the rest, IPv6 literals included).
+ * Returns 0 with host pointing into spec (NULL when absent), or -1. */
+int ssm_sa_forward_parse(const char *spec, unsigned *local, unsigned *remote, const char **host);
+/* The StartSession body of forward i: AWS-StartPortForwardingSession, or
+ * ...ToRemoteHost when a HOST is given, with portNumber/localPortNumber
+ * (and host) parameters. NULL with err on failure. */
+char *ssm_sa_forward_json(const ssm_sa_opts *o, unsigned i, char *err, size_t cap);
 
 /* True when argv selects standalone mode: argv[1] is "start-session" and at
  * least one more argument follows (argc >= 3). */

@@ -21,8 +21,11 @@ void ssm_sa_usage(FILE *out)
           "           [--parameters k=v,k2=[v1,v2] | --parameters <JSON>] [--reason <text>]\n"
           "           [--region <region>] [--profile <name>] [--endpoint-url <url>]\n"
           "           [--listen-address <ip|localhost>]\n"
+          "       session-manager-plugin start-session --target <id>\n"
+          "           --forward LOCAL:REMOTE[:HOST] [--forward ...] [--reason <text>] [...]\n"
           "Calls SSM StartSession with the AWS CLI's credentials and configuration, then\n"
-          "runs the session. Exit status: the remote command's for NonInteractiveCommands\n"
+          "runs the session. Each --forward is one port forwarding session (to HOST through\n"
+          "the target when given), all in this one process. Exit status: the remote command's for NonInteractiveCommands\n"
           "sessions, else 0; 252 bad arguments, 253 no region or credentials, 254\n"
           "StartSession failed.\n",
           out);
@@ -64,6 +67,22 @@ int ssm_sa_parse(int argc, char **argv, ssm_sa_opts *o, char *err, size_t cap)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        if (n == 7 && !strncmp(name, "forward", 7)) {
+            const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            unsigned l, r;
+            const char *h;
+            if (!val || ssm_sa_forward_parse(val, &l, &r, &h) != 0) {
+                snprintf(err, cap, "--forward: expected LOCAL:REMOTE[:HOST], got %.100s",
+                         val ? val : "nothing");
+                return -1;
+            }
+            if (o->nforward == SSM_SA_MAX_FORWARDS) {
+                snprintf(err, cap, "at most %d --forward options", SSM_SA_MAX_FORWARDS);
+                return -1;
+            }
+            o->forward[o->nforward++] = val;
+            continue;
+        }
         const char **dst = slot(o, name, n);
         if (!dst) {
             snprintf(err, cap, "unknown option: --%.*s", (int)(n > 100 ? 100 : n), name);
@@ -84,6 +103,10 @@ int ssm_sa_parse(int argc, char **argv, ssm_sa_opts *o, char *err, size_t cap)
         return 0;
     if (!o->target || !*o->target) {
         snprintf(err, cap, "the following arguments are required: --target");
+        return -1;
+    }
+    if (o->nforward && (o->document || o->parameters)) {
+        snprintf(err, cap, "--forward cannot be combined with --document-name or --parameters");
         return -1;
     }
     if (o->listen_address && port_listen_parse_address(o->listen_address, NULL) != 0) {
@@ -275,6 +298,80 @@ char *ssm_sa_request_json(const ssm_sa_opts *o, char *err, size_t cap)
         }
     }
     char *out = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    if (!out)
+        snprintf(err, cap, "out of memory");
+    return out;
+}
+
+static int port_field(const char *p, size_t n, unsigned min, unsigned *out)
+{
+    unsigned v = 0;
+    if (n == 0 || n > 5)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    if (v < min || v > 65535)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int ssm_sa_forward_parse(const char *spec, unsigned *local, unsigned *remote, const char **host)
+{
+    const char *c1 = strchr(spec, ':');
+    if (!c1 || port_field(spec, (size_t)(c1 - spec), 0, local) != 0)
+        return -1;
+    const char *r = c1 + 1, *c2 = strchr(r, ':');
+    size_t rn = c2 ? (size_t)(c2 - r) : strlen(r);
+    if (port_field(r, rn, 1, remote) != 0)
+        return -1;
+    *host = NULL;
+    if (c2) {
+        if (!c2[1])
+            return -1;
+        *host = c2 + 1;
+    }
+    return 0;
+}
+
+static bool add_param(cJSON *params, const char *key, const char *value)
+{
+    cJSON *list = cJSON_AddArrayToObject(params, key);
+    cJSON *v = list ? cJSON_CreateString(value) : NULL;
+    if (!v)
+        return false;
+    return cJSON_AddItemToArray(list, v);
+}
+
+char *ssm_sa_forward_json(const ssm_sa_opts *o, unsigned i, char *err, size_t cap)
+{
+    unsigned local, remote;
+    const char *host;
+    if (i >= o->nforward || ssm_sa_forward_parse(o->forward[i], &local, &remote, &host) != 0) {
+        snprintf(err, cap, "bad --forward");
+        return NULL;
+    }
+    char lp[8], rp[8];
+    snprintf(lp, sizeof lp, "%u", local);
+    snprintf(rp, sizeof rp, "%u", remote);
+    cJSON *b = cJSON_CreateObject();
+    cJSON *params = NULL;
+    bool ok = b && cJSON_AddStringToObject(b, "Target", o->target ? o->target : "") &&
+              cJSON_AddStringToObject(b, "DocumentName",
+                                      host ? "AWS-StartPortForwardingSessionToRemoteHost"
+                                           : "AWS-StartPortForwardingSession");
+    if (ok && o->reason)
+        ok = cJSON_AddStringToObject(b, "Reason", o->reason) != NULL;
+    if (ok)
+        ok = (params = cJSON_AddObjectToObject(b, "Parameters")) != NULL;
+    if (ok && host)
+        ok = add_param(params, "host", host);
+    ok = ok && add_param(params, "portNumber", rp) && add_param(params, "localPortNumber", lp);
+    char *out = ok ? cJSON_PrintUnformatted(b) : NULL;
     cJSON_Delete(b);
     if (!out)
         snprintf(err, cap, "out of memory");

@@ -117,6 +117,9 @@ static int start_session(struct lws *wsi, const cJSON *req)
     if (!params_ok(params))
         return respond_error(wsi, 400, "ValidationException", "Parameters must map names to string lists");
     const char *dn = cJSON_IsString(doc) ? doc->valuestring : "";
+    static uint32_t starts;
+    if (g_cfg.start_fail_after && ++starts > g_cfg.start_fail_after)
+        return respond_error(wsi, 400, "ThrottlingException", "Rate exceeded");
     if (sim_behaviour_find(dn) == NULL)
         return respond_error(wsi, 400, "InvalidDocument", "Document not supported by agent-sim");
     sim_session *s = sim_session_new(target->valuestring, dn, cJSON_IsObject(params) ? params : NULL);

@@ -32,6 +32,7 @@ struct sim_config {
     uint32_t cut_after_msgs, cut_count;
     uint32_t cut_after_client_msgs; /* cut while the client uploads */
     int cut_mode_close;             /* 0: TCP RST (SO_LINGER 0), 1: websocket close 1001 */
+    uint32_t start_fail_after; /* StartSession calls past the first N: 400 ThrottlingException */
     /* ResumeSession faults */
     uint32_t resume_fail_count; /* first N calls: 403 AccessDeniedException */
     uint32_t resume_fail_ms;    /* every call fails for T ms after the first cut */
