@@ -113,6 +113,39 @@ def test_three_forwards_one_process():
     b.close()
 
 
+def test_two_forwards_over_wss():
+    """Real sessions are TLS: each forward's websocket verifies the simulator's
+    certificate through its own vhost, on the one loop."""
+    ca = T.make_test_ca()
+    echo = EchoServer()
+    d = tempfile.mkdtemp(prefix="sa-fwd-tls-")
+    ready = os.path.join(d, "ready.json")
+    with T.Sim(tls=ca) as sim:
+        T.check(sim.endpoint.startswith("https://"), sim.endpoint)
+        p = subprocess.Popen([T.plugin_path(), "start-session", "--target", "i-6",
+                              "--endpoint-url", sim.endpoint,
+                              "--forward", f"0:{echo.port}", "--forward", f"0:{echo.port}"],
+                             env=sa_env({"SSM_PLUGIN_READY_FILE": ready,
+                                         "AWS_CA_BUNDLE": ca["ca_cert"]}),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            lines = wait_ready(ready, p)
+            T.check(len(lines) == 2, f"ready lines {lines}")
+            for ln in lines:
+                with socket.create_connection(("127.0.0.1", ln["port"])) as c:
+                    roundtrip(c, os.urandom(200000))
+            opened = [r for r in sim.records("open_data_channel")]
+            T.check(len(opened) == 2, f"{len(opened)} data channels opened")
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=15)
+            T.check(p.returncode == 0, f"exit {p.returncode}; err {err!r}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    echo.close()
+
+
 def test_all_or_nothing_start():
     echo = EchoServer()
     with T.Sim("--start-fail-after", "1") as sim:
@@ -148,4 +181,4 @@ def test_forward_usage_errors():
 
 
 if __name__ == "__main__":
-    T.main([test_three_forwards_one_process, test_all_or_nothing_start, test_forward_usage_errors])
+    T.main([test_three_forwards_one_process, test_two_forwards_over_wss, test_all_or_nothing_start, test_forward_usage_errors])
