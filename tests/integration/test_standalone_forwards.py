@@ -146,6 +146,40 @@ def test_two_forwards_over_wss():
     echo.close()
 
 
+def test_one_port_taken_others_run():
+    """A forward whose local port is taken ends at once with its own message;
+    the ready file then lists the listener that did come up."""
+    echo = EchoServer()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    d = tempfile.mkdtemp(prefix="sa-fwd-taken-")
+    ready = os.path.join(d, "ready.json")
+    with T.Sim() as sim:
+        p = subprocess.Popen([T.plugin_path(), "start-session", "--target", "i-7",
+                              "--endpoint-url", sim.endpoint,
+                              "--forward", f"{taken.getsockname()[1]}:{echo.port}",
+                              "--forward", f"0:{echo.port}"],
+                             env=sa_env({"SSM_PLUGIN_READY_FILE": ready}),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            lines = wait_ready(ready, p)
+            T.check(len(lines) == 1, f"ready lines {lines}")
+            with socket.create_connection(("127.0.0.1", lines[0]["port"])) as c:
+                roundtrip(c, b"the other one\n" * 1000)
+            T.check(p.poll() is None, "process ended with one session left")
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=15)
+            T.check(p.returncode == 0, f"exit {p.returncode}; err {err!r}")
+            T.check(b"address already in use" in out, f"stdout {out!r}")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    taken.close()
+    echo.close()
+
+
 def test_all_or_nothing_start():
     echo = EchoServer()
     with T.Sim("--start-fail-after", "1") as sim:
@@ -181,4 +215,5 @@ def test_forward_usage_errors():
 
 
 if __name__ == "__main__":
-    T.main([test_three_forwards_one_process, test_two_forwards_over_wss, test_all_or_nothing_start, test_forward_usage_errors])
+    T.main([test_three_forwards_one_process, test_two_forwards_over_wss,
+            test_one_port_taken_others_run, test_all_or_nothing_start, test_forward_usage_errors])
