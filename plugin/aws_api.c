@@ -2,8 +2,11 @@
  * the three JSON-1.1 calls, all on the session's lws loop via aws_http.
  *
  * Every operation (aws_op) is listed in its ctx so aws_ctx_free() can cancel
- * it. Operations continue from their own zero-delay timer, never from inside
- * another operation's callback, so a user callback may free the ctx. */
+ * it. Operations continue from their own timer armed for the next loop turn,
+ * never from inside another operation's callback, so a user callback may free
+ * the ctx. That timer is a timerfd from aws_http, not an lws_sul: a callback
+ * run from a sul runs before lws's poll(), which then sleeps on (up to 30 s)
+ * although the caller's work is done (see aws_http.c). */
 #include "aws_api.h"
 #include "aws_creds.h"
 #include "aws_http.h"
@@ -16,7 +19,6 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -28,7 +30,7 @@ typedef struct aws_op {
     aws_ctx *ctx;
     struct aws_op *prev, *next;
     enum op_kind kind;
-    lws_sorted_usec_list_t sul;
+    ssm_ptimer *timer; /* continues the op on the next loop turn */
     bool waiting_creds, cred_tried;
     char *url;                     /* OP_WS */
     char *target, *endpoint, *body; /* API calls */
@@ -57,7 +59,7 @@ struct aws_ctx {
     aws_op *ops;
 };
 
-static void op_continue(lws_sorted_usec_list_t *sul);
+static void op_continue(void *user);
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
@@ -94,7 +96,7 @@ static void op_unlink(aws_op *op)
 
 static void op_free(aws_op *op)
 {
-    lws_sul_cancel(&op->sul);
+    ssm_ptimer_free(op->timer);
     aws_http_cancel(op->req);
     free(op->url);
     free(op->target);
@@ -188,7 +190,7 @@ static void resolution_done(void *user, const aws_credentials *c, const char *er
     for (aws_op *op = ctx->ops; op; op = op->next)
         if (op->waiting_creds) {
             op->waiting_creds = false;
-            lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+            ssm_ptimer_arm(op->timer, 0);
         }
 }
 
@@ -218,6 +220,11 @@ static aws_op *op_new(aws_ctx *ctx, enum op_kind kind, void *user)
     aws_op *op = calloc(1, sizeof *op);
     if (!op)
         return NULL;
+    op->timer = aws_http_timer_new(ctx->http, op_continue, op);
+    if (!op->timer) {
+        free(op);
+        return NULL;
+    }
     op->ctx = ctx;
     op->kind = kind;
     op->user = user;
@@ -401,9 +408,9 @@ static void ws_sign(aws_op *op)
 }
 
 /* Runs when an op is started or its credentials arrived. */
-static void op_continue(lws_sorted_usec_list_t *sul)
+static void op_continue(void *user)
 {
-    aws_op *op = lws_container_of(sul, aws_op, sul);
+    aws_op *op = user;
     aws_ctx *ctx = op->ctx;
     if (op->kind == OP_WS && !op->url) { /* presigned or skipped: unsigned */
         op_unlink(op);
@@ -457,7 +464,7 @@ int aws_ws_prepare(aws_ctx *ctx, const char *stream_url, aws_ws_auth_cb cb, void
             return -1;
         }
     }
-    lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+    ssm_ptimer_arm(op->timer, 0);
     return 0;
 }
 
@@ -481,7 +488,7 @@ static aws_op *api_op(aws_ctx *ctx, enum op_kind kind, void *user, const char *s
         op_free(op);
         return NULL;
     }
-    lws_sul_schedule(ctx->lws, 0, &op->sul, op_continue, 1);
+    ssm_ptimer_arm(op->timer, 0);
     return op;
 }
 

@@ -7,7 +7,10 @@
  *    from the loop (never from inside the call itself), or returns -1 and
  *    never calls it;
  *  - aws_ctx_free() cancels what is in flight; cancelled callbacks never run;
- *  - pointers handed to callbacks are valid only during the callback.
+ *  - pointers handed to callbacks are valid only during the callback;
+ *  - callbacks run from a timerfd event, after lws's poll(), so the
+ *    lws_service() call that ran one returns right after it: a caller may
+ *    drive a call with `while (!done) lws_service(ctx, 0);` and no tick.
  *
  * The lws_context must have been created with
  * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT (wss needs it anyway). aws_ctx adds

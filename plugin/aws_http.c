@@ -1,11 +1,21 @@
-/* Asynchronous HTTP/1.1 requests on the shared lws loop. Each request is
- * started from a zero-delay timer (so callbacks never run inside
- * aws_http_send), has its own deadline timer, and is detached from its wsi
- * (opaque pointer cleared) as soon as it finishes, so a finished or
- * cancelled request is never touched by later lws callbacks. */
+/* Asynchronous HTTP/1.1 requests on the shared lws loop. Each request owns
+ * one timerfd (ptimer.h) that fires three times: to start it (so callbacks
+ * never run inside aws_http_send), at its deadline, and to deliver the
+ * result. A request is detached from its wsi (opaque pointer cleared) as
+ * soon as it finishes, so a finished or cancelled request is never touched
+ * by later lws callbacks.
+ *
+ * Why a timerfd and not lws_sul: lws 4.1 runs ripe suls at the top of
+ * lws_service(), before its poll(), and sizes that poll from the sul list
+ * only. A result delivered from a sul therefore sets the caller's "done"
+ * just before the loop sleeps until the next unrelated timer (lws's own
+ * 30 s housekeeping): `while (!done) lws_service(ctx, 0)` stalled for 30 s.
+ * A timerfd event is serviced after poll(), and lws_service() returns right
+ * after it. */
 #include <openssl/ssl.h>
 
 #include "aws_http.h"
+#include "ptimer.h"
 #include "transport.h"
 #include "aws_sigv4.h" /* aws_url_parse */
 
@@ -34,7 +44,10 @@ struct aws_http_req {
     aws_http *h;
     aws_http_req *prev, *next;
     struct lws *wsi;
-    lws_sorted_usec_list_t sul_start, sul_timeout;
+    ssm_ptimer *timer;
+    enum { REQ_QUEUED, REQ_RUNNING, REQ_DONE } phase; /* what the timer does next */
+    const char *error; /* REQ_DONE: NULL, or error_buf */
+    char error_buf[160];
     aws_http_cb cb;
     void *user;
     char method[8];
@@ -47,16 +60,23 @@ struct aws_http_req {
     size_t resp_len, resp_cap, max_resp;
     unsigned timeout_ms;
     int status;
-    bool in_connect, finished; /* finished inside connect: on_start frees */
 };
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);
 
-static const struct lws_protocols protocols[] = {
-    {"aws-http", http_cb, 0, 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+#define HTTP_PROTOCOL "aws-http"
+
+/* Our HTTP client protocol and the timers' (lws keeps a pointer to it). */
+static const struct lws_protocols *vhost_protocols(void)
+{
+    static struct lws_protocols list[3];
+    if (!list[0].name) {
+        list[0] = (struct lws_protocols){HTTP_PROTOCOL, http_cb, 0, 0, 0, NULL, 0};
+        list[1] = *ssm_ptimer_protocol();
+    }
+    return list;
+}
 
 void aws_http_config_from_env(aws_http_config *cfg)
 {
@@ -120,7 +140,7 @@ static struct lws_vhost *make_vhost(struct lws_context *ctx, const char *name, c
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protocols;
+    info.protocols = vhost_protocols();
     info.vhost_name = name;
     (void)ca; /* TLS comes later, in ssm_tls_vhost_attach() */
     char proxybuf[512];
@@ -174,8 +194,14 @@ aws_http *aws_http_new(struct lws_context *ctx, const aws_http_config *cfg)
     return h;
 }
 
+ssm_ptimer *aws_http_timer_new(aws_http *h, ssm_ptimer_cb cb, void *user)
+{
+    return h && cb ? ssm_ptimer_new(h->direct, cb, user) : NULL;
+}
+
 static void req_free(aws_http_req *r)
 {
+    ssm_ptimer_free(r->timer);
     aws_url_free(&r->url);
     free(r->path_query);
     if (r->headers) { /* may carry Authorization / tokens */
@@ -193,16 +219,18 @@ static void req_free(aws_http_req *r)
     free(r);
 }
 
-/* Unlinks r from h, its timers and its wsi; the wsi is killed asynchronously. */
-static void req_detach(aws_http_req *r)
+/* Lets go of r's wsi: lws kills it asynchronously and no longer finds r. */
+static void req_drop_wsi(aws_http_req *r)
 {
-    lws_sul_cancel(&r->sul_start);
-    lws_sul_cancel(&r->sul_timeout);
     if (r->wsi) {
         lws_set_opaque_user_data(r->wsi, NULL);
         lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         r->wsi = NULL;
     }
+}
+
+static void req_unlink(aws_http_req *r)
+{
     if (r->prev)
         r->prev->next = r->next;
     else if (r->h->reqs == r)
@@ -212,26 +240,40 @@ static void req_detach(aws_http_req *r)
     r->prev = r->next = NULL;
 }
 
+/* Ends the exchange now; the result goes out from the timer on the next
+ * loop turn (see the top of this file), never from inside an lws callback. */
 static void req_finish(aws_http_req *r, const char *error)
 {
-    req_detach(r);
+    if (r->phase == REQ_DONE)
+        return;
+    req_drop_wsi(r);
+    r->phase = REQ_DONE;
+    if (error) {
+        snprintf(r->error_buf, sizeof r->error_buf, "%s", error);
+        r->error = r->error_buf;
+    }
+    ssm_ptimer_arm(r->timer, 0);
+}
+
+static void req_deliver(aws_http_req *r)
+{
+    req_unlink(r);
     aws_http_response resp = {
         .status = r->status,
         .body = r->resp ? r->resp : "",
         .body_len = r->resp_len,
-        .error = error,
+        .error = r->error,
     };
-    r->finished = true;
     r->cb(r->user, &resp);
-    if (!r->in_connect)
-        req_free(r);
+    req_free(r);
 }
 
 void aws_http_cancel(aws_http_req *r)
 {
     if (!r)
         return;
-    req_detach(r);
+    req_drop_wsi(r);
+    req_unlink(r);
     req_free(r);
 }
 
@@ -251,16 +293,11 @@ void aws_http_free(aws_http *h)
     free(h);
 }
 
-static void on_timeout(lws_sorted_usec_list_t *sul)
+static void req_start(aws_http_req *r)
 {
-    aws_http_req *r = lws_container_of(sul, aws_http_req, sul_timeout);
-    req_finish(r, "timeout");
-}
-
-static void on_start(lws_sorted_usec_list_t *sul)
-{
-    aws_http_req *r = lws_container_of(sul, aws_http_req, sul_start);
     aws_http *h = r->h;
+    r->phase = REQ_RUNNING;
+    ssm_ptimer_arm(r->timer, r->timeout_ms); /* the whole exchange's deadline */
     bool use_proxy = h->proxied && !aws_http_no_proxy(r->url.host, r->url.port, h->no_proxy);
     const char *tls_err = NULL;
     if (r->url.tls && ssm_tls_vhost_attach(use_proxy ? h->proxied : h->direct, h->ca_file,
@@ -278,21 +315,31 @@ static void on_start(lws_sorted_usec_list_t *sul)
     i.path = r->path_query;
     i.host = r->url.authority;
     i.method = r->method;
-    i.protocol = protocols[0].name;
-    i.local_protocol_name = protocols[0].name;
+    i.protocol = HTTP_PROTOCOL;
+    i.local_protocol_name = HTTP_PROTOCOL;
     i.alpn = "http/1.1";
     i.ssl_connection = (r->url.tls ? LCCSCF_USE_SSL : 0) | LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
     i.opaque_user_data = r;
     i.pwsi = &r->wsi;
-    lws_sul_schedule(h->ctx, 0, &r->sul_timeout, on_timeout,
-                     (lws_usec_t)r->timeout_ms * LWS_US_PER_MS);
-    r->in_connect = true;
-    struct lws *w = lws_client_connect_via_info(&i);
-    r->in_connect = false;
-    if (r->finished) /* CLIENT_CONNECTION_ERROR ran inside the connect call */
-        req_free(r);
-    else if (!w)
+    /* CLIENT_CONNECTION_ERROR may run inside this call: then r is done. */
+    if (!lws_client_connect_via_info(&i))
         req_finish(r, "connect failed");
+}
+
+static void on_timer(void *user)
+{
+    aws_http_req *r = user;
+    switch (r->phase) {
+    case REQ_QUEUED:
+        req_start(r);
+        break;
+    case REQ_RUNNING:
+        req_finish(r, "timeout");
+        break;
+    case REQ_DONE:
+        req_deliver(r);
+        break;
+    }
 }
 
 aws_http_req *aws_http_send(aws_http *h, const aws_http_request *rq, aws_http_cb cb, void *user)
@@ -320,7 +367,8 @@ aws_http_req *aws_http_send(aws_http *h, const aws_http_request *rq, aws_http_cb
         snprintf(r->path_query, pq, "%s%s%s", r->url.path, *r->url.query ? "?" : "", r->url.query);
     r->headers = strdup(rq->headers ? rq->headers : "");
     r->body = malloc(LWS_PRE + rq->body_len + 1);
-    if (!r->path_query || !r->headers || !r->body) {
+    r->timer = aws_http_timer_new(h, on_timer, r);
+    if (!r->path_query || !r->headers || !r->body || !r->timer) {
         req_free(r);
         return NULL;
     }
@@ -331,7 +379,7 @@ aws_http_req *aws_http_send(aws_http *h, const aws_http_request *rq, aws_http_cb
     if (h->reqs)
         h->reqs->prev = r;
     h->reqs = r;
-    lws_sul_schedule(h->ctx, 0, &r->sul_start, on_start, 1);
+    ssm_ptimer_arm(r->timer, 0);
     return r;
 }
 

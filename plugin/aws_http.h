@@ -1,12 +1,18 @@
 /* A small asynchronous HTTP/1.1 client on the session's libwebsockets loop,
  * for the AWS APIs and credential endpoints. TLS is verified (system store or
  * AWS_CA_BUNDLE); HTTPS_PROXY/NO_PROXY are honoured; responses are bounded;
- * every request has a deadline. */
+ * every request has a deadline.
+ *
+ * Callbacks run from a timerfd event, after lws's poll(): the lws_service()
+ * call that ran one returns right after it, so a caller looping
+ * `while (!done) lws_service(ctx, 0);` needs no tick of its own. */
 #ifndef SSM_AWS_HTTP_H
 #define SSM_AWS_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "ptimer.h"
 
 struct lws_context;
 typedef struct aws_http aws_http;
@@ -58,6 +64,12 @@ typedef void (*aws_http_cb)(void *user, const aws_http_response *r);
 aws_http_req *aws_http_send(aws_http *h, const aws_http_request *rq, aws_http_cb cb, void *user);
 /* The callback will not run; the connection is dropped. */
 void aws_http_cancel(aws_http_req *r);
+
+/* A timer on this client's vhost (ptimer.h: a timerfd, so its callback runs
+ * after poll() like the requests' own). For the users of this client that
+ * continue work "on the next loop turn". NULL on failure; free it with
+ * ssm_ptimer_free() before the lws context is destroyed. */
+ssm_ptimer *aws_http_timer_new(aws_http *h, ssm_ptimer_cb cb, void *user);
 
 /* True when host[:port] must bypass the proxy: loopback always, else a
  * NO_PROXY entry matches ("*", exact host, ".suffix" or domain suffix,
