@@ -206,6 +206,34 @@ def test_ssh_stdio_transcripts():
     ls.close()
 
 
+def test_ssh_stdio_destination_close_transcript():
+    """The destination hangs up: its bytes, then channel_closed's exit text
+    (after the SSH stream, on the same stdout), exit 0."""
+    import socket
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+
+    def serve():
+        try:
+            c, _ = ls.accept()
+        except OSError:
+            return
+        with c:
+            c.sendall(b"SSH-2.0-server\r\n")
+            time.sleep(0.3)
+    threading.Thread(target=serve, daemon=True).start()
+    with ssmtest.Sim() as sim:
+        doc = "AWS-StartSSHSession"
+        resp = sim.start_session(doc=doc, params={"portNumber": [str(ls.getsockname()[1])]})
+        sid = resp["SessionId"]
+        argv, env = ssmtest.plugin_invocation(resp, sim, doc=doc)
+        pp = Piped(argv, env)
+        rc = pp.finish()
+        expect(pp.out, rc, start(sid) + "SSH-2.0-server\r\n" + exiting(sid))
+    ls.close()
+
+
 def test_shell_pty_framing_and_channel_closed_texts():
     """On a terminal (ONLCR adds the CRs): the start line, 'exit' ending with the
     exit text, and channel_closed with and without Output."""
@@ -264,4 +292,5 @@ if __name__ == "__main__":
     ssmtest.main([test_noninteractive_command_transcripts, test_ecs_lowercase_inline_response_transcript,
                   test_stdin_eof_transcript, test_resume_without_token_transcript,
                   test_legacy_cli_kms_refusal_transcript, test_ssh_stdio_transcripts,
+                  test_ssh_stdio_destination_close_transcript,
                   test_shell_pty_framing_and_channel_closed_texts, test_argv_texts])
