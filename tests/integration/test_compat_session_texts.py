@@ -145,8 +145,10 @@ def test_resume_without_token_transcript():
             check(rc == 0, f"exit status {rc}")
             check(out.startswith(head) and out.endswith(tail), f"stdout {out!r}")
             middle = out[len(head):-len(tail)]
-            check(all(line.startswith(b"line") for line in middle.split(b"\n")[:-1]) and
-                  middle.endswith(b"\n"), f"only echoed lines before the text: {middle!r}")
+            # The cut may come before or after some echoes arrive.
+            check(middle == b"" or (middle.endswith(b"\n") and all(
+                line.startswith(b"line") for line in middle.split(b"\n")[:-1])),
+                f"only echoed lines before the text: {middle!r}")
 
 
 def test_legacy_cli_kms_refusal_transcript():
