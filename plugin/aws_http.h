@@ -56,6 +56,7 @@ typedef struct aws_http_response {
                         * ("timeout", "response too large", lws's connect error) */
 } aws_http_response;
 
+/* r and the strings it points to are valid only during the callback. */
 typedef void (*aws_http_cb)(void *user, const aws_http_response *r);
 
 /* Starts a request; the callback runs once, later, on the loop. Everything

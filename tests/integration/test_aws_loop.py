@@ -27,7 +27,7 @@ def test_start_session_on_a_bare_loop():
         p = subprocess.run([loop_binary()], env=env, capture_output=True, timeout=90)
         out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
         T.check(p.returncode == 0, f"test_aws_loop exited {p.returncode}:\n{out[-4000:]}")
-        T.check("[  PASSED  ] 5 test(s)" in out, f"not every case ran:\n{out[-4000:]}")
+        T.check("[  PASSED  ] 6 test(s)" in out, f"not every case ran:\n{out[-4000:]}")
         calls = [r for r in sim.records("api_call") if r["target"] == "AmazonSSM.StartSession"]
         T.check(len(calls) == 1, f"{len(calls)} StartSession calls reached the simulator")
         T.check(calls[0]["body"] == {"Target": "i-0123456789abcdef0",

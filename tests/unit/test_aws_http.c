@@ -273,14 +273,19 @@ static int teardown(void **st)
 /* ---------------- aws_http ---------------- */
 
 static aws_http_response last;
-static char last_body[65536];
+static char last_body[65536], last_error[160];
 
+/* The response's strings live only during the callback: keep copies. */
 static void keep(void *user, const aws_http_response *r)
 {
     (void)user;
     last = *r;
     snprintf(last_body, sizeof last_body, "%.*s", (int)r->body_len, r->body);
     last.body = last_body;
+    if (r->error) {
+        snprintf(last_error, sizeof last_error, "%s", r->error);
+        last.error = last_error;
+    }
     done++;
 }
 

@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -438,6 +439,39 @@ static void test_refused_and_cancelled(void **st)
     aws_http_free(h);
 }
 
+static int open_descriptors(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Each operation owns a timerfd: finished and cancelled ones give it back. */
+static void test_timers_are_released(void **st)
+{
+    (void)st;
+    use_env_credentials();
+    int before = open_descriptors();
+    aws_ctx_config cfg = {.region = "us-east-1"};
+    aws_ctx *a = aws_ctx_new(lws, &cfg);
+    assert_non_null(a);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(aws_ws_prepare(a, "wss://h/v1/data-channel/s-1", on_auth, NULL), 0);
+    assert_true(open_descriptors() >= before + 20);
+    loop_stats s = run_bare(20);
+    assert_prompt(&s, 20);
+    for (int i = 0; i < 5; i++) /* cancelled before they run */
+        assert_int_equal(aws_ws_prepare(a, "wss://h/v1/data-channel/s-1", on_auth, NULL), 0);
+    aws_ctx_free(a);
+    run_bare_for(1000, 100); /* lws closes released descriptors on its next turn */
+    assert_int_equal(done, 20);
+    assert_int_equal(open_descriptors(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ws_prepare_signed_and_presigned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_and_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timers_are_released, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
