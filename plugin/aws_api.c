@@ -47,7 +47,6 @@ typedef struct aws_op {
 } aws_op;
 
 struct aws_ctx {
-    struct lws_context *lws;
     aws_http *http;
     char *region, *profile, *ssm_endpoint;
     bool skip_ws_signing;
@@ -68,7 +67,6 @@ aws_ctx *aws_ctx_new(struct lws_context *lws, const aws_ctx_config *cfg)
     aws_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->lws = lws;
     c->http = aws_http_new(lws, NULL);
     c->region = strdup(cfg && cfg->region ? cfg->region : "");
     c->profile = dup_or_null(cfg ? cfg->profile : NULL);
