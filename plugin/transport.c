@@ -1,6 +1,12 @@
-/* libwebsockets client for the data channel. One wsi at a time; every frame
- * we send is copied into our own LWS_PRE-headroom buffer (lws masks in place). */
+/* libwebsockets client for the data channel. One wsi at a time. lws dials
+ * (proxy, TLS, upgrade); once the connection is established we drive the
+ * websocket framing ourselves (ws_direct.c): frames out are built and
+ * masked here and handed to lws as raw bytes, frames in are read from a
+ * duplicate of the socket and parsed by ssm_ws_frame. Until then, and if
+ * that set-up fails, lws frames and parses (every frame we send is copied
+ * into our own LWS_PRE-headroom buffer; lws masks in place). */
 #include "transport.h"
+#include "transport_priv.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -14,35 +20,6 @@
 #include <string.h>
 
 #include "log.h"
-
-#define RX_MAX (64u * 1024u) /* largest websocket message accepted */
-#define PING_PAYLOAD "keepalive"
-
-struct ssm_transport {
-    struct lws_context *ctx;
-    struct lws_vhost *vh;
-    const ssm_transport_ops *ops;
-    void *user;
-    char *ca_file;    /* AWS_CA_BUNDLE / SSL_CERT_FILE, or NULL */
-    SSL_CTX *tls_ctx; /* made at the first wss:// connect (ws:// never pays for it) */
-    struct lws *wsi;
-    bool open, closing;
-    char *open_msg;  /* OpenDataChannel, sent first on every connection */
-    bool open_sent, ping_due;
-    char *headers;   /* extra upgrade headers */
-    char *url_copy;  /* lws_parse_uri works in place */
-    char host_hdr[300];
-    unsigned ping_interval_s;
-    lws_sorted_usec_list_t sul_ping;
-    uint8_t *tx;     /* LWS_PRE + max_frame */
-    size_t tx_cap;
-    uint8_t *rx;     /* reassembly of fragmented messages */
-    size_t rx_len;
-    bool rx_overflow;
-    char why[256];   /* last error text */
-    char tls_why[160]; /* certificate verification failure of this attempt */
-    struct ssm_transport *next; /* all transports (see by_vhost) */
-};
 
 /* lws reports certificate verification to protocol 0 of the first vhost
  * (ssm_transport_protocol() heads the loop's protocol list), with the
@@ -216,13 +193,19 @@ static void wipe_free(char *p)
 
 /* ---- lws glue ---- */
 
-static void set_why(ssm_transport *t, const char *what)
+void ssm_transport_set_why(ssm_transport *t, const char *what)
 {
     snprintf(t->why, sizeof t->why, "%s", what && *what ? what : "connection failed");
 }
 
+static void set_why(ssm_transport *t, const char *what)
+{
+    ssm_transport_set_why(t, what);
+}
+
 static void went_down(ssm_transport *t, bool was_open)
 {
+    ssm_wsd_stop(t);
     t->wsi = NULL;
     t->open = false;
     lws_sul_cancel(&t->sul_ping);
@@ -247,6 +230,8 @@ static void ping_timer(lws_sorted_usec_list_t *sul)
 
 static int on_writeable(ssm_transport *t, struct lws *wsi)
 {
+    if (t->direct)
+        return ssm_wsd_writeable(t, wsi);
     uint8_t *body = t->tx + LWS_PRE;
     if (!t->open_sent) {
         size_t n = strlen(t->open_msg);
@@ -347,6 +332,8 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
         lws_sul_schedule(t->ctx, 0, &t->sul_ping, ping_timer,
                          (lws_usec_t)t->ping_interval_s * LWS_US_PER_SEC);
         LOGI("websocket open");
+        if (ssm_wsd_start(t, wsi) < 0)
+            LOGD("websocket framing stays with lws");
         lws_callback_on_writable(wsi);
         t->ops->on_open(t->user);
         return 0;
@@ -397,6 +384,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
 
 static const struct lws_protocols ws_protocols[] = {
     {"ssm-ws", ws_cb, 0, 4096, 0, NULL, 0},
+    {SSM_WSD_PROTOCOL, ssm_wsd_reader_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -418,6 +406,7 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
     t->user = user;
     t->ping_interval_s = cfg->ping_interval_s ? cfg->ping_interval_s : 300;
     t->tx_cap = cfg->max_frame < 8192 ? 8192 : cfg->max_frame;
+    t->fd = -1;
     t->tx = malloc(LWS_PRE + t->tx_cap);
     t->rx = malloc(RX_MAX);
     if (!t->tx || !t->rx) {
@@ -480,6 +469,8 @@ void ssm_transport_free(ssm_transport *t)
             *pp = t->next;
             break;
         }
+    ssm_wsd_stop(t);
+    ssm_wsd_free(t);
     if (t->wsi)
         lws_set_opaque_user_data(t->wsi, NULL);
     free(t->tx);
@@ -702,6 +693,7 @@ void ssm_transport_close(ssm_transport *t)
     if (!t->wsi)
         return;
     t->closing = true;
+    ssm_wsd_stop(t);
     lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 

@@ -6,6 +6,7 @@
 
 #include "channel_internal.h"
 #include "ssm_handshake.h"
+#include "ssm_uuid.h"
 
 void ssm_chan_config_default(ssm_chan_config *cfg)
 {
@@ -96,6 +97,17 @@ void ssm_chan_free(ssm_chan *c)
     free(c->rx);
     free(c->rx_data);
     free(c);
+}
+
+void chan_new_msg_id(ssm_chan *c, uint8_t id[16])
+{
+    if (c->rnd_left < 16) {
+        c->cb.random(c->user, c->rnd, sizeof c->rnd);
+        c->rnd_left = sizeof c->rnd;
+    }
+    memcpy(id, c->rnd + sizeof c->rnd - c->rnd_left, 16);
+    c->rnd_left -= 16;
+    ssm_uuid_v4_from_random(id);
 }
 
 void ssm_chan_set_clock_offset(ssm_chan *c, int64_t wall_minus_mono_ms)

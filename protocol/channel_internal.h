@@ -71,6 +71,8 @@ struct chan_ack_rec {
     uint8_t id[16];
 };
 
+#define CHAN_RND_POOL 256u
+
 struct ssm_chan {
     ssm_chan_config cfg;
     ssm_chan_callbacks cb;
@@ -114,7 +116,16 @@ struct ssm_chan {
 
     bool up, paused;
     ssm_chan_stats st;
+
+    /* Message-id randomness drawn CHAN_RND_POOL bytes at a time: one
+     * callback (one RAND_bytes, with its fork check) per 16 ids, not per id. */
+    uint8_t rnd[CHAN_RND_POOL];
+    size_t rnd_left;
 };
+
+/* channel.c */
+/* A fresh version-4 message id from the pool. */
+void chan_new_msg_id(ssm_chan *c, uint8_t id[16]);
 
 /* channel_send.c */
 void chan_tx_handle_ack(ssm_chan *c, int64_t seq, uint64_t now_ms);

@@ -51,8 +51,7 @@ size_t chan_ack_pull(ssm_chan *c, uint64_t now_ms, uint8_t *out, size_t cap)
     m.created_ms = chan_created_ms(c, now_ms);
     m.seq = 0;
     m.flags = SSM_MSGFLAG_ACK;
-    c->cb.random(c->user, m.id, sizeof m.id);
-    ssm_uuid_v4_from_random(m.id);
+    chan_new_msg_id(c, m.id);
     m.payload_type = SSM_PT_NONE;
     m.payload = (const uint8_t *)body;
     m.payload_len = (size_t)blen;

@@ -140,8 +140,7 @@ int ssm_chan_send(ssm_chan *c, uint32_t payload_type, const uint8_t *p, size_t n
     m.created_ms = chan_created_ms(c, now_ms);
     m.seq = c->next_seq;
     m.flags = SSM_MSGFLAG_DATA;
-    c->cb.random(c->user, m.id, sizeof m.id);
-    ssm_uuid_v4_from_random(m.id);
+    chan_new_msg_id(c, m.id);
     m.payload_type = payload_type;
     m.payload = p;
     m.payload_len = n;

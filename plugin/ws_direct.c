@@ -1,0 +1,310 @@
+/* Our own websocket framing on the established data-channel connection.
+ *
+ * lws 4.1 sends each client frame with a 4-byte /dev/urandom read for its
+ * mask key, a byte-at-a-time masking loop and one send(); it parses every
+ * received byte through a state machine. Per 1 KiB message that was most of
+ * our CPU. Here, once lws has dialed and upgraded:
+ *  - out: every frame the channel has ready is framed and masked
+ *    (ssm_ws_frame, keys from OpenSSL's CSPRNG drawn 256 at a time) into one
+ *    buffer, handed to lws as LWS_WRITE_RAW: one send (or SSL_write) per
+ *    writable callback; lws still buffers what the socket does not take;
+ *  - in: lws's own POLLIN is switched off (rx flow control) and a duplicate
+ *    of the socket is adopted as a raw descriptor; on readable we recv (or
+ *    SSL_read on lws's TLS session) up to 64 KiB at a time and parse in
+ *    place. The agent sends nothing before our OpenDataChannel, which goes
+ *    out only after this switch, so lws holds no unread websocket bytes.
+ * Closing stays with lws (it flushes what it buffered, then closes), and so
+ * do its validity pings (whole frames between ours); their pongs come to us
+ * and are passed on with lws_validity_confirmed(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "transport_priv.h"
+
+#define RD_CAP (64u * 1024u)
+#define OUT_BATCH (64u * 1024u) /* stop pulling frames past this */
+#define READ_BUDGET (1u << 20)  /* per readable callback (poll wakes us again) */
+
+/* ---- set-up and teardown ---- */
+
+int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
+{
+    if (!t->rd)
+        t->rd = malloc(RD_CAP);
+    if (!t->out) {
+        t->out_cap = OUT_BATCH + ssm_ws_client_frame_len(t->tx_cap);
+        t->out = malloc(t->out_cap);
+    }
+    if (!t->rd || !t->out)
+        return -1;
+    int fd = lws_get_socket_fd(wsi);
+    if (fd < 0)
+        return -1;
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return -1;
+    lws_sock_file_fd_type desc;
+    desc.filefd = dup_fd;
+    struct lws *rd = lws_adopt_descriptor_vhost(t->vh, LWS_ADOPT_RAW_FILE_DESC, desc,
+                                                SSM_WSD_PROTOCOL, NULL);
+    if (!rd) {
+        close(dup_fd);
+        return -1;
+    }
+    lws_set_opaque_user_data(rd, t);
+    t->ssl = lws_get_ssl(wsi);
+    if (t->ssl)
+        /* We retry a write from a different place than lws would. */
+        SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    t->fd = fd;
+    t->rd_wsi = rd;
+    ssm_ws_rx_init(&t->rxp, t->rx, RX_MAX);
+    t->dropped_seen = 0;
+    t->pong_due = false;
+    lws_rx_flow_control(wsi, 0); /* lws stops reading: we do */
+    t->direct = true;
+    return 0;
+}
+
+void ssm_wsd_stop(ssm_transport *t)
+{
+    if (t->rd_wsi) {
+        /* lws owns the duplicate descriptor and closes it on its next turn. */
+        lws_set_opaque_user_data(t->rd_wsi, NULL);
+        lws_set_timeout(t->rd_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        t->rd_wsi = NULL;
+    }
+    t->direct = false;
+    t->ssl = NULL;
+    t->fd = -1;
+}
+
+void ssm_wsd_free(ssm_transport *t)
+{
+    free(t->rd);
+    if (t->out)
+        OPENSSL_cleanse(t->out, t->out_cap);
+    free(t->out);
+    OPENSSL_cleanse(t->keys, sizeof t->keys);
+    t->rd = t->out = NULL;
+}
+
+/* The connection is unusable: lws closes it (CLIENT_CLOSED reports it). */
+static void fail(ssm_transport *t, const char *why)
+{
+    if (!t->why[0])
+        ssm_transport_set_why(t, why);
+    struct lws *wsi = t->wsi;
+    ssm_wsd_stop(t);
+    if (wsi)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* ---- out ---- */
+
+static const uint8_t *next_key(ssm_transport *t)
+{
+    if (t->key_pos == 0 || t->key_pos + 4 > sizeof t->keys) {
+        if (RAND_bytes(t->keys, (int)sizeof t->keys) != 1)
+            return NULL;
+        t->key_pos = 0;
+    }
+    const uint8_t *k = t->keys + t->key_pos;
+    t->key_pos += 4;
+    return k;
+}
+
+/* Appends one frame to out at *len; false when out of room or keys. */
+static bool put(ssm_transport *t, size_t *len, unsigned op, const uint8_t *p, size_t n)
+{
+    const uint8_t *k = next_key(t);
+    if (!k)
+        return false;
+    size_t w = ssm_ws_client_frame(t->out + *len, t->out_cap - *len, op, p, n, k);
+    *len += w;
+    return w != 0;
+}
+
+int ssm_wsd_writeable(ssm_transport *t, struct lws *wsi)
+{
+    size_t len = 0;
+    bool secret = false;
+    if (!t->open_sent) {
+        size_t n = strlen(t->open_msg);
+        if (!put(t, &len, SSM_WS_OP_TEXT, (const uint8_t *)t->open_msg, n)) {
+            ssm_transport_set_why(t, "OpenDataChannel message too large");
+            return -1;
+        }
+        t->open_sent = true;
+        secret = true;
+    }
+    if (t->pong_due) {
+        t->pong_due = false;
+        put(t, &len, SSM_WS_OP_PONG, t->pong, t->pong_len);
+    }
+    if (t->ping_due) {
+        t->ping_due = false;
+        put(t, &len, SSM_WS_OP_PING, (const uint8_t *)PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
+    }
+    /* The OpenDataChannel goes alone: the channel starts once it is out. */
+    size_t frame_max = ssm_ws_client_frame_len(t->tx_cap);
+    while (!secret && len + frame_max <= t->out_cap) {
+        uint8_t *body = t->tx + LWS_PRE;
+        size_t n = t->ops->pull(t->user, body, t->tx_cap);
+        if (!n)
+            break;
+        if (!put(t, &len, SSM_WS_OP_BINARY, body, n)) {
+            ssm_transport_set_why(t, "cannot frame a websocket message");
+            return -1;
+        }
+    }
+    if (len) {
+        int w = lws_write(wsi, t->out, len, LWS_WRITE_RAW);
+        if (secret)
+            OPENSSL_cleanse(t->out, len); /* the token (masked, with its key) */
+        if (w < (int)len) {
+            ssm_transport_set_why(t, "websocket write failed");
+            return -1;
+        }
+    }
+    if (secret || t->pong_due || t->ops->want_write(t->user))
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---- in ---- */
+
+static int on_frame(void *user, unsigned op, const uint8_t *p, size_t n)
+{
+    ssm_transport *t = user;
+    switch (op) {
+    case SSM_WS_OP_TEXT:
+    case SSM_WS_OP_BINARY:
+        t->ops->on_message(t->user, p, n);
+        break;
+    case SSM_WS_OP_PING:
+        memcpy(t->pong, p, n); /* n <= 125: the parser enforces it */
+        t->pong_len = n;
+        t->pong_due = true;
+        if (t->wsi)
+            lws_callback_on_writable(t->wsi);
+        break;
+    case SSM_WS_OP_CLOSE: {
+        char buf[128];
+        unsigned code = n >= 2 ? ((unsigned)p[0] << 8 | p[1]) : 0;
+        snprintf(buf, sizeof buf, "the service closed the websocket (code %u)", code);
+        ssm_transport_set_why(t, buf);
+        /* Answer with the same status (RFC 6455 §5.5.1), then close. */
+        size_t len = 0;
+        if (t->wsi && put(t, &len, SSM_WS_OP_CLOSE, p, n >= 2 ? 2 : 0))
+            lws_write(t->wsi, t->out, len, LWS_WRITE_RAW);
+        fail(t, buf);
+        return 1;
+    }
+    case SSM_WS_OP_PONG:
+        /* Answers lws's own validity pings (dead-peer detection): lws no
+         * longer reads, so tell it the peer is alive. */
+        if (t->wsi)
+            lws_validity_confirmed(t->wsi);
+        break;
+    default:
+        break;
+    }
+    /* The session may have closed us from inside on_message. */
+    return t->direct && !t->closing ? 0 : 1;
+}
+
+/* One read: > 0 bytes, 0 at end of stream, -1 would block, -2 error. */
+static ssize_t read_some(ssm_transport *t, uint8_t *buf, size_t cap)
+{
+    if (!t->ssl) {
+        ssize_t r = recv(t->fd, buf, cap, MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+    }
+    ERR_clear_error();
+    int r = SSL_read(t->ssl, buf, (int)cap);
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(t->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        return r == 0 ? 0 : -2;
+    default:
+        return -2;
+    }
+}
+
+static void on_readable(ssm_transport *t)
+{
+    size_t total = 0;
+    while (t->direct && !t->closing) {
+        ssize_t r = read_some(t, t->rd, RD_CAP);
+        if (r == -1)
+            return;
+        if (r == 0) {
+            fail(t, "websocket closed");
+            return;
+        }
+        if (r < 0) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "websocket read failed (%s)",
+                     t->ssl ? "TLS error" : strerror(errno));
+            fail(t, buf);
+            return;
+        }
+        int rc = ssm_ws_rx_feed(&t->rxp, t->rd, (size_t)r, on_frame, t, NULL);
+        if (t->rxp.dropped != t->dropped_seen) {
+            t->dropped_seen = t->rxp.dropped;
+            LOGW("dropping an oversized websocket message");
+        }
+        if (rc == SSM_WS_EPROTO) {
+            fail(t, "websocket protocol error from the service");
+            return;
+        }
+        if (rc == SSM_WS_STOPPED)
+            return;
+        total += (size_t)r;
+        /* A short plain read emptied the socket; TLS may hold a record. */
+        if (!t->ssl && (size_t)r < RD_CAP)
+            return;
+        if (total >= READ_BUDGET && !(t->ssl && SSL_pending(t->ssl)))
+            return;
+    }
+}
+
+int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    ssm_transport *t = lws_get_opaque_user_data(wsi);
+    if (!t || t->rd_wsi != wsi)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        on_readable(t);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        /* Hang-up or error on the socket. */
+        t->rd_wsi = NULL;
+        fail(t, "websocket closed");
+        return 0;
+    default:
+        return 0;
+    }
+}
