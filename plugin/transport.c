@@ -684,8 +684,13 @@ int ssm_transport_connect(ssm_transport *t, const char *url, const char *open_ms
 
 void ssm_transport_request_write(ssm_transport *t)
 {
-    if (t->wsi && t->open)
-        lws_callback_on_writable(t->wsi);
+    if (!t->wsi || !t->open)
+        return;
+    if (t->direct && t->in_read) {
+        t->write_wanted = true; /* written once the read batch is processed */
+        return;
+    }
+    lws_callback_on_writable(t->wsi);
 }
 
 void ssm_transport_close(ssm_transport *t)

@@ -50,6 +50,8 @@ struct ssm_transport {
     size_t out_cap;
     uint8_t keys[1024];  /* mask keys drawn in bulk */
     size_t key_pos;
+    bool in_read;        /* inside a read batch: writes wait for its end */
+    bool write_wanted;   /* ... and something asked to write meanwhile */
     bool pong_due;
     uint8_t pong[SSM_WS_MAX_CTRL];
     size_t pong_len;

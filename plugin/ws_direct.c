@@ -61,9 +61,13 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
     }
     lws_set_opaque_user_data(rd, t);
     t->ssl = lws_get_ssl(wsi);
-    if (t->ssl)
+    if (t->ssl) {
         /* We retry a write from a different place than lws would. */
         SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        /* One read() for many records, not two (header, body) per record:
+         * the agent sends a record per message. */
+        SSL_set_read_ahead(t->ssl, 1);
+    }
     t->fd = fd;
     t->rd_wsi = rd;
     ssm_ws_rx_init(&t->rxp, t->rx, RX_MAX);
@@ -248,7 +252,7 @@ static ssize_t read_some(ssm_transport *t, uint8_t *buf, size_t cap)
     }
 }
 
-static void on_readable(ssm_transport *t)
+static void read_batch(ssm_transport *t)
 {
     size_t total = 0;
     while (t->direct && !t->closing) {
@@ -281,9 +285,30 @@ static void on_readable(ssm_transport *t)
         /* A short plain read emptied the socket; TLS may hold a record. */
         if (!t->ssl && (size_t)r < RD_CAP)
             return;
-        if (total >= READ_BUDGET && !(t->ssl && SSL_pending(t->ssl)))
+        /* Stop only where poll() will wake us for the rest: not while
+         * OpenSSL holds bytes already read from the socket. */
+        if (total >= READ_BUDGET && !(t->ssl && SSL_has_pending(t->ssl)))
             return;
     }
+}
+
+/* Reads, then writes what the batch produced (acknowledgements, mostly)
+ * right away in one write instead of on a later writable pass. */
+static void on_readable(ssm_transport *t)
+{
+    t->in_read = true;
+    t->write_wanted = false;
+    read_batch(t);
+    t->in_read = false;
+    if (!t->direct || t->closing || !t->wsi || !(t->write_wanted || t->pong_due))
+        return;
+    t->write_wanted = false;
+    if (lws_send_pipe_choked(t->wsi)) {
+        lws_callback_on_writable(t->wsi);
+        return;
+    }
+    if (ssm_wsd_writeable(t, t->wsi) < 0)
+        fail(t, t->why[0] ? t->why : "websocket write failed");
 }
 
 int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
