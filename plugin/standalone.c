@@ -26,7 +26,6 @@ typedef struct start_call {
 /* The StartSession calls of one run (one, or one per --forward) share a
  * short-lived lws context. */
 typedef struct start_batch {
-    lws_sorted_usec_list_t tick; /* first: the sul callback gets its address */
     struct lws_context *lws;
     aws_ctx *aws;
     start_call *calls;
@@ -104,20 +103,10 @@ static void on_terminated(void *user, const aws_api_error *err)
     call_done(r->b, r->c);
 }
 
-/* lws 4.1 can sleep its full 30 s default poll wait after a zero-delay timer
- * is scheduled from inside another timer's callback (aws_api does that when
- * credentials resolve without network): a short tick keeps the loop turning
- * for the few hundred milliseconds these calls last. */
-static void tick(lws_sorted_usec_list_t *sul)
-{
-    start_batch *b = lws_container_of(sul, start_batch, tick);
-    if (b->pending)
-        lws_sul_schedule(b->lws, 0, &b->tick, tick, 20 * LWS_US_PER_MS);
-}
-
+/* aws_api delivers every result after poll() returned (its timers are
+ * timerfds), so a bare service loop neither stalls nor spins. */
 static void run_until_done(start_batch *b)
 {
-    tick(&b->tick);
     while (b->pending) /* aws_api times every call out itself */
         if (lws_service(b->lws, 0) < 0)
             break;
@@ -128,6 +117,8 @@ static void run_until_done(start_batch *b)
 static void call_start_sessions(const char *region, const ssm_sa_opts *o, char **bodies,
                                 start_call *calls, unsigned n)
 {
+    if (n > SSM_SA_MAX_FORWARDS)
+        n = SSM_SA_MAX_FORWARDS;
     start_batch b = {.calls = calls, .n = n};
     call_ref refs[SSM_SA_MAX_FORWARDS];
     struct lws_context_creation_info info;
@@ -171,10 +162,8 @@ static void call_start_sessions(const char *region, const ssm_sa_opts *o, char *
     if (b.lws)
         run_until_done(&b);
     aws_ctx_free(b.aws);
-    if (b.lws) {
-        lws_sul_cancel(&b.tick);
+    if (b.lws)
         lws_context_destroy(b.lws);
-    }
 }
 
 static int usage_error(const char *why)
