@@ -2,12 +2,13 @@
  * next byte decides. See PROTOCOL-NEWEST.md §4.1 for the state table. */
 #include "escape.h"
 
+/* The official plugin's bytes (exact compatibility). */
 const char ssm_escape_help_text[] =
-    "\r\nSupported escape sequences:\r\n"
-    " ~.  - terminate the session\r\n"
-    " ~?  - this message\r\n"
-    " ~~  - send the escape character by typing it twice\r\n"
-    " ~-  - disable escape sequences for the rest of this session\r\n"
+    "\r\nSupported escape sequence commands:\r\n"
+    "  ~? - this help message\r\n"
+    "  ~~ - send the ~ character to the remote target\r\n"
+    "  ~- - disable escape sequences for the rest of this session\r\n"
+    "  ~. - disconnect and terminate session\r\n"
     "(Note that escapes are only recognized immediately after newline.)\r\n";
 
 const char ssm_escape_disabled_text[] = "\r\nEscape sequences disabled for this session.\r\n";
