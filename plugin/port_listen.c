@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "go_errtext.h"
 #include "session.h"
 #include "ssm_msg.h"
 
@@ -293,6 +294,7 @@ static int listen_address(port_listen_addr *a, char *err, size_t errlen)
 
 static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errlen)
 {
+    char et[128];
     int port;
     if (parse_port(port_s, &port) < 0) {
         snprintf(err, errlen, "listen tcp: address %s: invalid port", port_s);
@@ -306,7 +308,7 @@ static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errl
     snprintf(shown, sizeof shown, v6 ? "[%s]" : "%s", l->addr.text);
     int fd = socket(l->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "listen tcp %s: socket: %s", shown, strerror(errno));
+        snprintf(err, errlen, "listen tcp %s: socket: %s", shown, ssm_go_errno_text(errno, et, sizeof et));
         return -1;
     }
     int one = 1;
@@ -331,7 +333,7 @@ static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errl
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
         snprintf(err, errlen, "listen tcp %s:%d: bind: %s", shown, port,
-                 e == EADDRINUSE ? "address already in use" : strerror(e));
+                 ssm_go_errno_text(e, et, sizeof et));
         close(fd);
         return -1;
     }
@@ -343,6 +345,7 @@ static int open_tcp(port_listener *l, const char *port_s, char *err, size_t errl
 
 static int open_unix(port_listener *l, const char *path, char *err, size_t errlen)
 {
+    char et[128];
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
@@ -353,13 +356,13 @@ static int open_unix(port_listener *l, const char *path, char *err, size_t errle
     memcpy(sa.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "listen unix %s: socket: %s", path, strerror(errno));
+        snprintf(err, errlen, "listen unix %s: socket: %s", path, ssm_go_errno_text(errno, et, sizeof et));
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
         snprintf(err, errlen, "listen unix %s: bind: %s", path,
-                 e == EADDRINUSE ? "address already in use" : strerror(e));
+                 ssm_go_errno_text(e, et, sizeof et));
         close(fd);
         return -1;
     }

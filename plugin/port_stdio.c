@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "go_errtext.h"
 #include "port_listen.h"
 #include "session.h"
 #include "ssm_channel.h"
@@ -98,7 +99,9 @@ static void on_stdin_eof(void *user, int err)
     if (sp->ended)
         return;
     if (err) {
-        stdio_fail(sp, strerror(err));
+        char et[128], why[160];
+        snprintf(why, sizeof why, "read /dev/stdin: %s", ssm_go_errno_text(err, et, sizeof et));
+        stdio_fail(sp, why);
         return;
     }
     sp->eof = true;

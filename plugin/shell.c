@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "go_errtext.h"
 #include "log.h"
 #include "session.h"
 #include "ssm_channel.h"
@@ -27,10 +28,10 @@ typedef struct shell {
     uint8_t sig_bytes[16]; /* control bytes waiting for send space */
     size_t sig_len;
     bool size_dirty;
-    bool size_sent;
-    unsigned cols, rows;
+    unsigned cols, rows; /* last size sent; 0x0 before the first */
     bool delivery_blocked;
     bool eof;
+    char eof_text[200]; /* the end text once input and output are done */
     uint64_t last_activity_ms;
     uint32_t eof_unacked; /* unacked count at the last EOF check */
     lws_sorted_usec_list_t sul_eof;
@@ -43,6 +44,8 @@ static void update_read_pause(shell *sh)
     ssm_stdin_pause(pause);
 }
 
+/* As the official plugin: not a terminal means 300x100; a size equal to the
+ * last one sent (0x0 at first, so a pty reporting 0x0) sends nothing. */
 static void send_size(shell *sh)
 {
     unsigned c, r;
@@ -51,7 +54,7 @@ static void send_size(shell *sh)
         r = 100;
     }
     sh->size_dirty = false;
-    if (sh->size_sent && c == sh->cols && r == sh->rows)
+    if (c == sh->cols && r == sh->rows)
         return;
     char body[64];
     int n = ssm_size_body(body, sizeof body, c, r);
@@ -61,7 +64,6 @@ static void send_size(shell *sh)
         sh->size_dirty = true; /* coalesced: re-read the size when space returns */
         return;
     }
-    sh->size_sent = true;
     sh->cols = c;
     sh->rows = r;
 }
@@ -141,7 +143,7 @@ static void eof_check(lws_sorted_usec_list_t *sul)
     uint64_t quiet = now - sh->last_activity_ms;
     if ((quiet >= EOF_QUIET_MS && session_send_idle(sh->s) && !sh->delivery_blocked) ||
         quiet >= EOF_MAX_IDLE_MS) {
-        session_end(sh->s, 0, "Cannot perform start session: EOF\n");
+        session_end(sh->s, 0, sh->eof_text);
         return;
     }
     lws_sul_schedule(session_lws_context(sh->s), 0, &sh->sul_eof, eof_check, 100 * LWS_US_PER_MS);
@@ -151,6 +153,14 @@ static void on_stdin_eof(void *user, int err)
 {
     shell *sh = user;
     LOGI("stdin %s; waiting briefly for pending output", err ? "read error" : "EOF");
+    /* The official plugin's texts: Go's io.EOF, or its *PathError. */
+    char et[128];
+    if (err)
+        snprintf(sh->eof_text, sizeof sh->eof_text,
+                 "Cannot perform start session: read /dev/stdin: %s\n",
+                 ssm_go_errno_text(err, et, sizeof et));
+    else
+        snprintf(sh->eof_text, sizeof sh->eof_text, "Cannot perform start session: EOF\n");
     sh->eof = true;
     sh->last_activity_ms = session_now_ms();
     sh->eof_unacked = session_unacked(sh->s);

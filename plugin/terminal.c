@@ -44,7 +44,7 @@ bool ssm_term_cbreak(void)
 bool ssm_term_size(unsigned *cols, unsigned *rows)
 {
     struct winsize ws;
-    if (ioctl(1, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0 || ws.ws_row == 0)
+    if (ioctl(1, TIOCGWINSZ, &ws) < 0)
         return false;
     *cols = ws.ws_col;
     *rows = ws.ws_row;

@@ -12,7 +12,8 @@ bool ssm_term_cbreak(void);
 /* Restores the saved mode with ECHO forced on. Idempotent; async-signal-safe
  * (only tcsetattr on saved state). */
 void ssm_term_restore(void);
-/* Window size of stdout; false when unknown (caller uses 300x100). */
+/* Window size of stdout; false when stdout is not a terminal (the caller
+ * uses 300x100). A terminal may report 0x0. */
 bool ssm_term_size(unsigned *cols, unsigned *rows);
 
 #endif
