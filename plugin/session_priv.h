@@ -58,7 +58,7 @@ struct ssm_session {
     bool kms_wait;         /* GenerateDataKey in flight: the response waits */
     bool kms_on;           /* Output is sealed, Output/StdErr/ExitCode opened */
     int kms_status;        /* enum ssm_action_status of the KMSEncryption action */
-    char kms_error[300];
+    char kms_error[2048];
     char *kms_cipher_b64;
     ssm_kms kms;
     uint8_t *kms_buf;      /* one frame of seal/open scratch */
