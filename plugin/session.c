@@ -636,6 +636,17 @@ static void budget_timer(lws_sorted_usec_list_t *sul)
     lost_for_good(s, s->last_why[0] ? s->last_why : "no answer from the service");
 }
 
+/* host[:port] of a URL, for messages (never the path or query: a presigned
+ * URL carries a signature there). */
+static const char *url_host(const char *url, char *out, size_t cap)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, "/?#");
+    snprintf(out, cap, "%.*s", (int)(n < 200 ? n : 200), h);
+    return out;
+}
+
 static void connection_failed(ssm_session *s, const char *why)
 {
     s->connecting = false;
@@ -645,8 +656,9 @@ static void connection_failed(ssm_session *s, const char *why)
     s->attempt++;
     if (!s->ever_open) {
         if (s->attempt > RETRIES_INITIAL) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "Cannot perform start session: %s\n", why);
+            char msg[512], host[256];
+            snprintf(msg, sizeof msg, "Cannot perform start session: cannot connect to %s: %s\n",
+                     url_host(s->url, host, sizeof host), why);
             session_end(s, 0, msg);
             return;
         }
