@@ -8,7 +8,7 @@
 
 Rss and Private_Dirty (/proc/PID/smaps_rollup) are summed over every process
 involved once all listeners are up (idle), and again after every forward has
-carried 1 MiB each way. Not a test.
+carried 1 MiB each way, and 3 s after that. Not a test.
 
 usage: bench/forwards_memory.py PLUGIN AGENT_SIM [--counts 1,5] [--aws aws,/usr/bin/aws]
 Prints a markdown table to stdout, progress to stderr."""
@@ -125,7 +125,9 @@ def exercise_and_measure(procs, listeners):
                 got += len(d)
     time.sleep(0.3)
     n, rss, dirty = sample(procs)
-    return n, idle_rss, idle_dirty, rss, dirty
+    time.sleep(3)  # an idle session gives its buffer pages back after 2 s
+    n, settled_rss, settled_dirty = sample(procs)
+    return n, idle_rss, idle_dirty, rss, dirty, settled_rss, settled_dirty
 
 
 def stop(procs):
@@ -235,12 +237,13 @@ def main():
                     print(f"{label} + {name} x{n}", file=sys.stderr)
                     rows.append((f"{label} `ssm start-session` + {name}", n,
                                  *run_cli(aws, plugin, sim, echo, n, d)))
-    print("| Setup | forwards | processes | Rss idle, MiB | Private_Dirty idle, MiB "
-          "| Rss after 1 MiB each way per forward, MiB | Private_Dirty after, MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for setup, n, procs, irss, idirty, rss, dirty in rows:
-        print(f"| {setup} | {n} | {procs} | {irss / 1024:.1f} | {idirty / 1024:.1f} "
-              f"| {rss / 1024:.1f} | {dirty / 1024:.1f} |")
+    print("| Setup | forwards | processes | Rss idle | Private_Dirty idle "
+          "| Rss after 1 MiB each way per forward | Private_Dirty after | Rss 3 s later "
+          "| Private_Dirty 3 s later |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for setup, n, procs, *mem in rows:
+        print(f"| {setup} | {n} | {procs} | " + " | ".join(f"{v / 1024:.1f}" for v in mem) + " |")
+    print("\n(MiB)")
 
 
 if __name__ == "__main__":

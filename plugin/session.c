@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "signals.h"
@@ -183,6 +185,54 @@ static void chan_timer(void *user)
     kick(s);
 }
 
+/* ---- idle memory ---- */
+
+#define TRIM_IDLE_MS 2000
+
+/* The whole pages inside [p, p+n): the block's own bytes only, never the
+ * allocator's header before p or a neighbour after it. */
+static void release_pages(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    static uintptr_t page;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (uintptr_t)ps : 4096u;
+    }
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+    if (e > a)
+        madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* After a burst the send ring and reorder pool keep the pages it touched
+ * (up to the 2 MiB window and 4 MiB pool); an idle session gives them back,
+ * which matters with several forwards in one process. */
+static void trim_timer(lws_sorted_usec_list_t *sul)
+{
+    ssm_session *s = lws_container_of(sul, ssm_session, sul_trim);
+    s->trim_armed = false;
+    if (s->done)
+        return;
+    uint64_t idle = session_now_ms() - s->last_traffic_ms;
+    if (idle < TRIM_IDLE_MS) {
+        s->trim_armed = true;
+        lws_sul_schedule(s->ctx, 0, &s->sul_trim, trim_timer,
+                         (lws_usec_t)(TRIM_IDLE_MS - idle) * 1000);
+        return;
+    }
+    ssm_chan_trim(s->chan, release_pages, NULL);
+}
+
+static void note_traffic(ssm_session *s, uint64_t now)
+{
+    s->last_traffic_ms = now;
+    if (!s->trim_armed && !s->done) {
+        s->trim_armed = true;
+        lws_sul_schedule(s->ctx, 0, &s->sul_trim, trim_timer, (lws_usec_t)TRIM_IDLE_MS * 1000);
+    }
+}
+
 /* ---- ending ---- */
 
 static void stop_handler(ssm_session *s)
@@ -208,6 +258,7 @@ void session_end(ssm_session *s, int exit_code, const char *message)
     lws_sul_cancel(&s->sul_retry);
     lws_sul_cancel(&s->sul_end);
     lws_sul_cancel(&s->sul_budget);
+    lws_sul_cancel(&s->sul_trim);
     lws_cancel_service(s->ctx);
 }
 
@@ -543,7 +594,9 @@ int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t
         p = s->kms_buf;
         n = sealed;
     }
-    int rc = ssm_chan_send(s->chan, payload_type, p, n, session_now_ms());
+    uint64_t now = session_now_ms();
+    int rc = ssm_chan_send(s->chan, payload_type, p, n, now);
+    note_traffic(s, now);
     kick(s);
     return rc;
 }
@@ -774,7 +827,9 @@ static void tp_on_message(void *user, const uint8_t *p, size_t n)
     ssm_session *s = user;
     if (s->done)
         return;
-    int rc = ssm_chan_receive(s->chan, p, n, session_now_ms());
+    uint64_t now = session_now_ms();
+    int rc = ssm_chan_receive(s->chan, p, n, now);
+    note_traffic(s, now);
     if (rc == SSM_CHAN_EINVAL)
         LOGD("dropped a malformed frame (%zu bytes)", n);
     kick(s);
@@ -957,6 +1012,10 @@ void session_close(ssm_session *s)
     if (s->closed)
         return;
     s->closed = true;
+    lws_sul_cancel(&s->sul_trim);
+    lws_sul_cancel(&s->sul_retry);
+    lws_sul_cancel(&s->sul_end);
+    lws_sul_cancel(&s->sul_budget);
     log_stats(s);
     stop_handler(s);
     sess_aws_free(s);

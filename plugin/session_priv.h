@@ -46,6 +46,9 @@ struct ssm_session {
     bool connecting;
     lws_sorted_usec_list_t sul_retry, sul_end, sul_budget;
     struct ssm_ptimer *chan_timer; /* retransmission/pacing: precise (see ptimer.h) */
+    lws_sorted_usec_list_t sul_trim; /* gives idle buffer pages back (session.c) */
+    bool trim_armed;
+    uint64_t last_traffic_ms;
 
     /* handshake and handler */
     bool type_known, hs_seen;

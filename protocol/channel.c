@@ -188,6 +188,16 @@ void ssm_chan_resume_delivery(ssm_chan *c, uint64_t now_ms)
         chan_rx_drain(c);
 }
 
+void ssm_chan_trim(ssm_chan *c, void (*release)(void *ctx, void *p, size_t n), void *ctx)
+{
+    if (!c || !release)
+        return;
+    if (c->tx_count == 0 && c->ring_used == 0)
+        release(ctx, c->ring, c->cfg.send_window_bytes);
+    if (c->rx && c->rx_buffered == 0)
+        release(ctx, c->rx_data, (size_t)c->cfg.reorder_slots * c->cfg.max_payload);
+}
+
 void ssm_chan_get_stats(const ssm_chan *c, ssm_chan_stats *st)
 {
     if (!c || !st)

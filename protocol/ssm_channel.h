@@ -69,6 +69,12 @@ void ssm_chan_config_default(ssm_chan_config *cfg);
 
 ssm_chan *ssm_chan_new(const ssm_chan_config *cfg, const ssm_chan_callbacks *cb, void *user);
 void ssm_chan_free(ssm_chan *c);
+/* Hands the big buffers that hold nothing right now to release(ctx, p, n):
+ * the send ring when nothing is unacknowledged, the reorder pool when
+ * nothing is buffered. Their bytes may be discarded (e.g. madvise
+ * MADV_DONTNEED on the whole pages inside): the channel rewrites before it
+ * reads. For an idle session after a burst. */
+void ssm_chan_trim(ssm_chan *c, void (*release)(void *ctx, void *p, size_t n), void *ctx);
 
 /* now_ms is a monotonic clock; CreatedDate must be wall-clock epoch ms. Frames
  * built after this call carry CreatedDate = now_ms + wall_minus_mono_ms
