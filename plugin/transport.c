@@ -407,6 +407,7 @@ ssm_transport *ssm_transport_new(struct lws_context *ctx, const ssm_transport_co
     t->ping_interval_s = cfg->ping_interval_s ? cfg->ping_interval_s : 300;
     t->tx_cap = cfg->max_frame < 8192 ? 8192 : cfg->max_frame;
     t->fd = -1;
+    t->tm_fd = -1;
     t->tx = malloc(LWS_PRE + t->tx_cap);
     t->rx = malloc(RX_MAX);
     if (!t->tx || !t->rx) {

@@ -50,6 +50,10 @@ struct ssm_transport {
     size_t out_cap;
     uint8_t keys[1024];  /* mask keys drawn in bulk */
     size_t key_pos;
+    struct lws *tm_wsi; /* bulk tail timer (ws_direct.c), adopted timerfd */
+    int tm_fd;
+    bool bulk;           /* data is streaming in: reads are coalesced */
+    uint64_t win_start_us, win_bytes; /* bytes read in the current window */
     bool in_read;        /* inside a read batch: writes wait for its end */
     bool write_wanted;   /* ... and something asked to write meanwhile */
     bool pong_due;

@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -60,6 +62,21 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
         return -1;
     }
     lws_set_opaque_user_data(rd, t);
+    /* The bulk tail timer; without it there is simply no bulk mode. */
+    t->tm_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->tm_fd >= 0) {
+        lws_sock_file_fd_type tdesc;
+        tdesc.filefd = t->tm_fd;
+        t->tm_wsi = lws_adopt_descriptor_vhost(t->vh, LWS_ADOPT_RAW_FILE_DESC, tdesc,
+                                               SSM_WSD_PROTOCOL, NULL);
+        if (t->tm_wsi)
+            lws_set_opaque_user_data(t->tm_wsi, t);
+        else {
+            close(t->tm_fd);
+            t->tm_fd = -1;
+        }
+    }
+    t->bulk = false;
     t->ssl = lws_get_ssl(wsi);
     if (t->ssl) {
         /* We retry a write from a different place than lws would. */
@@ -86,6 +103,13 @@ void ssm_wsd_stop(ssm_transport *t)
         lws_set_timeout(t->rd_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         t->rd_wsi = NULL;
     }
+    if (t->tm_wsi) {
+        lws_set_opaque_user_data(t->tm_wsi, NULL);
+        lws_set_timeout(t->tm_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        t->tm_wsi = NULL;
+    }
+    t->tm_fd = -1;
+    t->bulk = false;
     t->direct = false;
     t->ssl = NULL;
     t->fd = -1;
@@ -252,23 +276,23 @@ static ssize_t read_some(ssm_transport *t, uint8_t *buf, size_t cap)
     }
 }
 
-static void read_batch(ssm_transport *t)
+static size_t read_batch(ssm_transport *t)
 {
     size_t total = 0;
     while (t->direct && !t->closing) {
         ssize_t r = read_some(t, t->rd, RD_CAP);
         if (r == -1)
-            return;
+            return total;
         if (r == 0) {
             fail(t, "websocket closed");
-            return;
+            return total;
         }
         if (r < 0) {
             char buf[160];
             snprintf(buf, sizeof buf, "websocket read failed (%s)",
                      t->ssl ? "TLS error" : strerror(errno));
             fail(t, buf);
-            return;
+            return total;
         }
         int rc = ssm_ws_rx_feed(&t->rxp, t->rd, (size_t)r, on_frame, t, NULL);
         if (t->rxp.dropped != t->dropped_seen) {
@@ -277,19 +301,84 @@ static void read_batch(ssm_transport *t)
         }
         if (rc == SSM_WS_EPROTO) {
             fail(t, "websocket protocol error from the service");
-            return;
+            return total;
         }
         if (rc == SSM_WS_STOPPED)
-            return;
+            return total;
         total += (size_t)r;
         /* A short plain read emptied the socket; TLS may hold a record. */
         if (!t->ssl && (size_t)r < RD_CAP)
-            return;
+            return total;
         /* Stop only where poll() will wake us for the rest: not while
          * OpenSSL holds bytes already read from the socket. */
         if (total >= READ_BUDGET && !(t->ssl && SSL_has_pending(t->ssl)))
-            return;
+            return total;
     }
+    return total;
+}
+
+/* ---- bulk coalescing ----
+ * A fast local side and a slower sender mean a wake-up for every few
+ * messages, and per wake-up costs (poll, context switch, one send of acks,
+ * one local write) then outweigh the per-message work about three to one.
+ * While data streams in (BULK_ENTER bytes within BULK_WINDOW_US), the
+ * socket's SO_RCVLOWAT makes the kernel wake us only once BULK_BYTES are
+ * there, and a one-shot timer BULK_WAIT_US after each batch collects a
+ * shorter tail. So in bulk a message waits at most BULK_WAIT_US before it
+ * is read (and acknowledged); a tail batch under BULK_EXIT bytes (the stream
+ * stopped or slowed right down) ends bulk mode, and interactive traffic,
+ * never reaching BULK_ENTER, is read the moment it arrives. */
+#define BULK_BYTES (16 * 1024)
+#define BULK_WAIT_US 500
+#define BULK_ENTER (32 * 1024)
+#define BULK_WINDOW_US 4000
+#define BULK_EXIT 2048
+
+static void set_lowat(ssm_transport *t, int bytes)
+{
+    if (t->fd >= 0)
+        setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
+}
+
+static void arm_tail_timer(ssm_transport *t, long us)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_nsec = us * 1000L; /* 0 disarms */
+    if (t->tm_fd >= 0)
+        timerfd_settime(t->tm_fd, 0, &its, NULL);
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void bulk_update(ssm_transport *t, size_t batch)
+{
+    if (!t->direct || !t->tm_wsi)
+        return;
+    if (!t->bulk) {
+        uint64_t now = mono_us();
+        if (now - t->win_start_us > BULK_WINDOW_US) {
+            t->win_start_us = now;
+            t->win_bytes = 0;
+        }
+        t->win_bytes += batch;
+        if (t->win_bytes < BULK_ENTER)
+            return;
+        t->bulk = true;
+        set_lowat(t, BULK_BYTES);
+    } else if (batch < BULK_EXIT) {
+        t->bulk = false;
+        t->win_bytes = 0;
+        set_lowat(t, 1);
+        arm_tail_timer(t, 0);
+        return;
+    }
+    arm_tail_timer(t, BULK_WAIT_US);
 }
 
 /* Reads, then writes what the batch produced (acknowledgements, mostly)
@@ -298,8 +387,9 @@ static void on_readable(ssm_transport *t)
 {
     t->in_read = true;
     t->write_wanted = false;
-    read_batch(t);
+    size_t batch = read_batch(t);
     t->in_read = false;
+    bulk_update(t, batch);
     if (!t->direct || t->closing || !t->wsi || !(t->write_wanted || t->pong_due))
         return;
     t->write_wanted = false;
@@ -318,6 +408,18 @@ int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
     (void)in;
     (void)len;
     ssm_transport *t = lws_get_opaque_user_data(wsi);
+    if (t && t->tm_wsi == wsi) {
+        if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+            uint64_t expirations;
+            if (read(t->tm_fd, &expirations, sizeof expirations) == (ssize_t)sizeof expirations &&
+                t->rd_wsi)
+                on_readable(t); /* the tail of a bulk stretch */
+        } else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+            t->tm_wsi = NULL;
+            t->tm_fd = -1;
+        }
+        return 0;
+    }
     if (!t || t->rd_wsi != wsi)
         return 0;
     switch (reason) {
