@@ -23,6 +23,9 @@
 #include <openssl/evp.h>
 
 #define API_TIMEOUT_MS 15000u
+/* An error text carries the service's whole message (a real AccessDenied
+ * with two ARNs is ~300 bytes); longer ones are cut here, never mid-call. */
+#define API_TEXT_MAX 4096
 
 enum op_kind { OP_WS, OP_RESUME, OP_TERMINATE, OP_KMS, OP_START };
 
@@ -55,6 +58,11 @@ struct aws_ctx {
     aws_creds_fetch *fetch; /* its network part, while running */
     bool resolving;
     char cred_error[256];
+    /* Negative cache: after a failed resolution, lookups fail at once until
+     * this CLOCK_MONOTONIC ms (0: none). Connect retries must not re-run the
+     * chain (IMDS timeouts, the CLI export) each time. */
+    uint64_t no_creds_until_ms;
+    unsigned retry_ms;
     aws_op *ops;
 };
 
@@ -71,6 +79,7 @@ aws_ctx *aws_ctx_new(struct lws_context *lws, const aws_ctx_config *cfg)
     c->region = strdup(cfg && cfg->region ? cfg->region : "");
     c->profile = dup_or_null(cfg ? cfg->profile : NULL);
     c->ssm_endpoint = dup_or_null(cfg ? cfg->ssm_endpoint : NULL);
+    c->retry_ms = cfg && cfg->creds_retry_ms ? cfg->creds_retry_ms : AWS_CREDS_RETRY_MS;
     const char *skip = getenv("SSM_PLUGIN_SKIP_CLIENT_CONFIGURE");
     c->skip_ws_signing = skip && !strcmp(skip, "true"); /* exact match */
     if (!c->http || !c->region) {
@@ -175,13 +184,28 @@ bool aws_url_is_presigned(const char *url)
     return false;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool negative_cached(const aws_ctx *ctx)
+{
+    return ctx->no_creds_until_ms && mono_ms() < ctx->no_creds_until_ms;
+}
+
 static void resolution_done(void *user, const aws_credentials *c, const char *err)
 {
     aws_ctx *ctx = user;
-    if (c)
+    if (c) {
         aws_credentials_copy(&ctx->cache, c);
-    else
+        ctx->no_creds_until_ms = 0;
+    } else {
         snprintf(ctx->cred_error, sizeof ctx->cred_error, "%s", err ? err : "no credentials");
+        ctx->no_creds_until_ms = mono_ms() + ctx->retry_ms;
+    }
     ctx->resolving = false;
     ctx->fetch = NULL; /* it frees itself after this callback */
     /* Waiters continue from their own timers, after this stack unwinds. */
@@ -200,7 +224,7 @@ static void need_creds(aws_op *op)
     if (ctx->resolving)
         return;
     aws_creds_opts o = {.profile = ctx->profile, .region = ctx->region,
-                        .allow_cli_export = true, .allow_imds = true};
+                        .allow_cli_export = true, .allow_imds = true, .defer_process = true};
     ctx->cred_error[0] = '\0';
     aws_creds_plan_free(&ctx->plan);
     aws_creds_plan_resolve(&o, time(NULL), &ctx->plan);
@@ -233,16 +257,13 @@ static aws_op *op_new(aws_ctx *ctx, enum op_kind kind, void *user)
     return op;
 }
 
-static void fail_op(aws_op *op, int http_status, const char *type, const char *message)
+static const char *const op_names[] = {"", "SSM: ResumeSession", "SSM: TerminateSession",
+                                       "KMS: GenerateDataKey", "SSM: StartSession"};
+
+/* Delivers a failure with its one-line text; op is freed. */
+static void fail_op_text(aws_op *op, int http_status, const char *type, const char *message,
+                         const char *text)
 {
-    char text[512];
-    static const char *names[] = {"", "SSM: ResumeSession", "SSM: TerminateSession",
-                                  "KMS: GenerateDataKey", "SSM: StartSession"};
-    if (http_status)
-        snprintf(text, sizeof text, "operation error %s, https response error StatusCode: %d, %s: %s",
-                 names[op->kind], http_status, type, message);
-    else
-        snprintf(text, sizeof text, "operation error %s, %s: %s", names[op->kind], type, message);
     aws_api_error e = {.status = -1, .http_status = http_status, .type = type,
                        .message = message, .text = text};
     op_unlink(op);
@@ -267,6 +288,83 @@ static void fail_op(aws_op *op, int http_status, const char *type, const char *m
     op_free(op);
 }
 
+/* A local failure (no HTTP response): "operation error KMS: GenerateDataKey, <type>: <msg>". */
+static void fail_op(aws_op *op, int http_status, const char *type, const char *message)
+{
+    char text[API_TEXT_MAX];
+    snprintf(text, sizeof text, "operation error %s, %s: %s", op_names[op->kind], type, message);
+    fail_op_text(op, http_status, type, message, text);
+}
+
+/* The error codes each operation's model declares (aws-sdk-go-v2's per
+ * operation deserializer switch, matched case-insensitively). Others come out
+ * as smithy's GenericAPIError, "api error <Code>: <Message>". */
+static bool modelled_error(enum op_kind kind, const char *code)
+{
+    static const char *const kms_gdk[] = {
+        "DependencyTimeoutException", "DisabledException", "InvalidGrantTokenException",
+        "InvalidKeyUsageException", "KeyUnavailableException", "KMSInternalException",
+        "KMSInvalidStateException", "NotFoundException", NULL};
+    static const char *const ssm_resume[] = {"DoesNotExistException", "InternalServerError", NULL};
+    static const char *const ssm_terminate[] = {"InternalServerError", NULL};
+    static const char *const ssm_start[] = {"InvalidDocument", "TargetNotConnected",
+                                            "InternalServerError", NULL};
+    const char *const *list = kind == OP_KMS         ? kms_gdk
+                              : kind == OP_RESUME    ? ssm_resume
+                              : kind == OP_TERMINATE ? ssm_terminate
+                              : kind == OP_START     ? ssm_start
+                                                     : NULL;
+    for (; list && *list; list++)
+        if (!strcasecmp(*list, code))
+            return true;
+    return false;
+}
+
+/* smithy's SanitizeErrorCode: "prefix#Code:suffix" -> "Code". */
+static void sanitize_code(const char *in, char *out, size_t cap)
+{
+    const char *hash = strrchr(in, '#');
+    if (hash)
+        in = hash + 1;
+    size_t n = strcspn(in, ":");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+}
+
+/* An HTTP error response, reported as aws-sdk-go-v2 does:
+ * "operation error KMS: GenerateDataKey, https response error StatusCode: 400,
+ * RequestID: <x-amzn-RequestId>, [api error ]<Code>: <Message>". */
+static void fail_http(aws_op *op, const aws_http_response *r)
+{
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+    /* The SDK's defaults: code from X-Amzn-ErrorType, else the body's
+     * __type/code; message "UnknownError" unless the body has one. */
+    const char *type = r->error_type && *r->error_type ? r->error_type : NULL;
+    const cJSON *v = cJSON_IsObject(j) ? cJSON_GetObjectItem(j, "__type") : NULL;
+    if (!cJSON_IsString(v))
+        v = cJSON_IsObject(j) ? cJSON_GetObjectItem(j, "code") : NULL;
+    if (cJSON_IsString(v) && v->valuestring[0])
+        type = v->valuestring;
+    const cJSON *m = cJSON_IsObject(j) ? cJSON_GetObjectItem(j, "message") : NULL;
+    const char *msg = cJSON_IsString(m) && m->valuestring[0] ? m->valuestring : NULL;
+    char code[128];
+    sanitize_code(type ? type : "UnknownError", code, sizeof code);
+    bool modelled = modelled_error(op->kind, code);
+    /* A modelled error prints its message as is ("" when absent). */
+    const char *message = msg ? msg : modelled ? "" : "UnknownError";
+    char *text = malloc(API_TEXT_MAX);
+    if (text)
+        snprintf(text, API_TEXT_MAX,
+                 "operation error %s, https response error StatusCode: %d, RequestID: %s, %s%s: %s",
+                 op_names[op->kind], r->status, r->request_id ? r->request_id : "",
+                 modelled ? "" : "api error ", code, message);
+    fail_op_text(op, r->status, code, message, text ? text : "operation error: out of memory");
+    free(text);
+    cJSON_Delete(j);
+}
+
 static const char *jstr(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -281,20 +379,11 @@ static void api_response(void *user, const aws_http_response *r)
         fail_op(op, 0, strcmp(r->error, "timeout") ? "NetworkError" : "Timeout", r->error);
         return;
     }
-    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
     if (r->status < 200 || r->status > 299) {
-        const char *type = jstr(j, "__type"), *msg = jstr(j, "message");
-        if (!msg)
-            msg = jstr(j, "Message");
-        if (type && strchr(type, '#'))
-            type = strchr(type, '#') + 1;
-        char t[128], m[256];
-        snprintf(t, sizeof t, "%s", type ? type : "HttpError");
-        snprintf(m, sizeof m, "%s", msg ? msg : "request failed");
-        cJSON_Delete(j);
-        fail_op(op, r->status, t, m);
+        fail_http(op, r);
         return;
     }
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         fail_op(op, r->status, "BadResponse", "response is not a JSON object");
@@ -419,13 +508,14 @@ static void op_continue(void *user)
     time_t now = time(NULL);
     bool have = ctx->cache.access_key_id &&
                 (ctx->cache.expiration == 0 || ctx->cache.expiration > now);
-    /* Before a resolution: refresh early. After one: take what it gave. */
-    if (!(op->cred_tried ? have : aws_credentials_usable(&ctx->cache, now))) {
-        if (!op->cred_tried) {
-            op->cred_tried = true;
-            need_creds(op);
-            return;
-        }
+    /* Before a resolution: refresh early, unless one failed moments ago
+     * (negative cache). After one: take what it gave. */
+    if (!op->cred_tried && !aws_credentials_usable(&ctx->cache, now) && !negative_cached(ctx)) {
+        op->cred_tried = true;
+        need_creds(op);
+        return;
+    }
+    if (!have) {
         if (op->kind == OP_WS) {
             op_unlink(op);
             op->cb.ws(op->user, NULL); /* best effort: the upgrade goes unsigned */

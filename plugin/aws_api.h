@@ -32,7 +32,14 @@ typedef struct aws_ctx_config {
     const char *profile;      /* argv[4]; NULL or "" -> AWS_PROFILE, AWS_DEFAULT_PROFILE, "default" */
     const char *ssm_endpoint; /* argv[6]; NULL or "" -> https://ssm.<region>.<suffix>.
                                * Used for SSM calls only, never KMS or credentials. */
+    unsigned creds_retry_ms;  /* negative cache: 0 -> AWS_CREDS_RETRY_MS */
 } aws_ctx_config;
+
+/* After the credential chain found nothing, lookups in this ctx fail at once
+ * (unsigned upgrade, CredentialsError) for this long instead of running the
+ * chain again: first-connection retries and reconnects come seconds apart and
+ * each run may cost IMDS timeouts and an `aws` CLI process. */
+#define AWS_CREDS_RETRY_MS 30000u
 
 /* Reads the environment once (AWS_*, SSM_PLUGIN_SKIP_CLIENT_CONFIGURE).
  * Returns NULL on allocation failure. */
@@ -40,10 +47,17 @@ aws_ctx *aws_ctx_new(struct lws_context *lws, const aws_ctx_config *cfg);
 void aws_ctx_free(aws_ctx *ctx);
 
 /* Outcome of an API call. status 0 = success. On failure `type` is the
- * service's "__type" (without any "prefix#") or a local code
+ * service's error code (body "__type"/"code", else X-Amzn-ErrorType, without
+ * "prefix#" or ":suffix"; "UnknownError" when none) or a local code
  * ("CredentialsError", "NetworkError", "Timeout", "BadResponse"), `message`
  * its text, and `text` a one-line summary meant for users and for the
- * HandshakeResponse error string. Never contains secrets. */
+ * HandshakeResponse error string, shaped as aws-sdk-go-v2 prints it:
+ * "operation error KMS: GenerateDataKey, https response error StatusCode: 400,
+ * RequestID: <x-amzn-RequestId>, NotFoundException: <message>" for codes the
+ * operation's model declares, "..., api error AccessDeniedException: <message>"
+ * for others; up to 4 KiB, the message never cut short of that. Local
+ * failures: "operation error KMS: GenerateDataKey, <type>: <message>". Never
+ * contains secrets. */
 typedef struct aws_api_error {
     int status;      /* 0 ok, -1 failed */
     int http_status; /* 0 when no HTTP response arrived */
@@ -71,14 +85,18 @@ int aws_ws_auth_headers(const aws_ws_auth *a, char *buf, size_t cap);
  * §1.2). The callback owns nothing: copy what it needs. */
 typedef void (*aws_ws_auth_cb)(void *user, const aws_ws_auth *auth);
 /* Call before every (re)connect: resolves credentials (cached; refreshed
- * when near expiry, and always re-resolved after aws_creds_invalidate())
- * and signs GET <stream_url> with the current wall clock. */
+ * when near expiry, and always re-resolved after aws_creds_invalidate(); a
+ * failed resolution is not retried for AWS_CREDS_RETRY_MS) and signs
+ * GET <stream_url> with the current wall clock. Resolution never blocks the
+ * loop: credential_process and the CLI export run as child processes
+ * watched by the loop. */
 int aws_ws_prepare(aws_ctx *ctx, const char *stream_url, aws_ws_auth_cb cb, void *user);
 /* True when the URL carries X-Amz-* presign query keys (exact match). */
 bool aws_url_is_presigned(const char *url);
 /* Why the last credential resolution failed (for logs), or NULL. */
 const char *aws_ctx_credentials_error(const aws_ctx *ctx);
-/* Forget cached credentials (e.g. before a resume: PROTOCOL-NEWEST §3.3). */
+/* Forget cached credentials (e.g. before a resume: PROTOCOL-NEWEST §3.3).
+ * A recent failure stays cached (AWS_CREDS_RETRY_MS). */
 void aws_creds_invalidate(aws_ctx *ctx);
 
 /* ---- API calls ---- */

@@ -197,6 +197,7 @@ void aws_creds_plan_free(aws_creds_plan *p)
     free(p->url);
     wipe_free(p->authorization);
     free(p->imds_endpoint);
+    free(p->process_cmd);
     memset(p, 0, sizeof *p);
 }
 
@@ -252,11 +253,32 @@ enum aws_creds_step aws_creds_plan_resolve(const aws_creds_opts *o, time_t now,
         if (aws_creds_container_plan(plan) == 0)
             return plan->step;
         aws_creds_plan_free(plan);
-        if (o->allow_imds && aws_creds_imds_plan(plan) == 0)
-            return plan->step; /* the driver falls back to the CLI export if IMDS fails */
+        if (o->allow_imds && aws_creds_imds_plan(plan) == 0) {
+            /* The driver falls back to the CLI export if IMDS fails. */
+            char cmd[512];
+            if (o->allow_cli_export && aws_creds_cli_export_cmd(profile, cmd, sizeof cmd) == 0) {
+                plan->process_cmd = strdup(cmd);
+                plan->process_timeout_s = o->process_timeout_s;
+                plan->process_is_cli = true;
+            }
+            return plan->step;
+        }
         aws_creds_plan_free(plan);
     }
-    if (o->allow_cli_export) {
+    char cmd[512];
+    if (o->allow_cli_export && o->defer_process &&
+        aws_creds_cli_export_cmd(profile, cmd, sizeof cmd) == 0 &&
+        (plan->process_cmd = strdup(cmd)) != NULL) {
+        plan->process_timeout_s = o->process_timeout_s;
+        plan->process_is_cli = true;
+        plan->step = AWS_STEP_PROCESS;
+        /* What the user is told if the CLI has nothing either. */
+        aws_errf(plan->error, sizeof plan->error,
+                 "no credentials found for profile '%.60s'%s%.150s", profile, *why ? ": " : "",
+                 why);
+        return plan->step;
+    }
+    if (o->allow_cli_export && !o->defer_process) {
         char err[128] = "";
         if (aws_creds_cli_export(profile, o, now, &plan->creds, err, sizeof err) == 0)
             return plan->step = AWS_STEP_READY;

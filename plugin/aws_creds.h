@@ -1,11 +1,12 @@
 /* AWS credentials and the provider chain (PROTOCOL.md §14.2, docs/credentials.md).
  *
- * Resolution is split in two so that nothing here blocks on the network:
- * aws_creds_plan_resolve() walks env, the shared files and credential_process
- * synchronously and either returns credentials or a plan naming the one
- * network call still needed (STS, SSO portal, ECS, IMDS). Each network
- * provider has pure request-building and response-parsing helpers below; the
- * asynchronous driver (aws_api.c) runs them over aws_http. */
+ * Resolution is split in two so that nothing here blocks the event loop:
+ * aws_creds_plan_resolve() walks env and the shared files synchronously and
+ * either returns credentials or a plan naming what is still needed (STS, SSO
+ * portal, ECS, IMDS, or a command: credential_process or the CLI export).
+ * Each provider has pure request-building and response-parsing helpers
+ * below; the asynchronous driver (aws_creds_fetch.c) runs them over aws_http,
+ * commands included (aws_proc). */
 #ifndef SSM_AWS_CREDS_H
 #define SSM_AWS_CREDS_H
 
@@ -43,6 +44,7 @@ enum aws_creds_step {
     AWS_STEP_SSO,           /* SSO portal GetRoleCredentials with a cached token */
     AWS_STEP_ECS,           /* container credentials endpoint */
     AWS_STEP_IMDS,          /* EC2 instance metadata, v2 token first */
+    AWS_STEP_PROCESS,       /* run process_cmd (credential_process or the CLI export) */
 };
 
 typedef struct aws_creds_plan {
@@ -61,7 +63,12 @@ typedef struct aws_creds_plan {
     char *url, *authorization;      /* ECS full URL and Authorization header value */
     /* IMDS */
     char *imds_endpoint;            /* base, e.g. "http://169.254.169.254" */
-    char error[256];                /* NONE: human-readable reason, never secrets */
+    /* PROCESS: the command; IMDS: the CLI export to try when IMDS fails */
+    char *process_cmd;
+    unsigned process_timeout_s;     /* 0 = 60 */
+    bool process_is_cli;            /* the CLI export: its failure keeps `error` */
+    char error[256];                /* NONE: human-readable reason, never secrets;
+                                     * CLI export: the reason to report if it fails */
 } aws_creds_plan;
 
 typedef struct aws_creds_opts {
@@ -70,6 +77,10 @@ typedef struct aws_creds_opts {
     bool allow_cli_export; /* last resort: aws configure export-credentials */
     bool allow_imds;
     unsigned process_timeout_s; /* credential_process run limit; 0 = 60 */
+    /* true: credential_process and the CLI export become AWS_STEP_PROCESS
+     * plans for aws_creds_fetch (run asynchronously on the loop); false: they
+     * run here and block (tools and tests off the loop). */
+    bool defer_process;
 } aws_creds_opts;
 
 /* Walks the chain (order in docs/credentials.md). Returns plan->step; the
@@ -96,6 +107,8 @@ int aws_creds_env_web_identity_plan(const aws_creds_opts *o, aws_creds_plan *pla
 int aws_creds_container_plan(aws_creds_plan *plan);
 int aws_creds_imds_plan(aws_creds_plan *plan);
 /* `aws configure export-credentials --profile P --format process`. */
+/* The /bin/sh command for it; -1 when the profile name cannot be quoted. */
+int aws_creds_cli_export_cmd(const char *profile, char *cmd, size_t cap);
 int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t now,
                          aws_credentials *out, char *err, size_t errcap);
 
@@ -103,6 +116,19 @@ int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t no
  * killed after timeout_s. Returns 0 with out set, -1 with err set. */
 int aws_creds_process_run(const char *cmd, unsigned timeout_s, time_t now,
                           aws_credentials *out, char *err, size_t errcap);
+/* The same, asynchronously on the lws loop: the child's stdout pipe is
+ * watched by lws, the child reaped without blocking (WNOHANG) after EOF, and
+ * killed at the deadline. The callback runs exactly once, later, from the
+ * loop (never inside aws_proc_start): c on success (source set to `source`),
+ * else NULL with err. The aws_proc frees itself after its callback;
+ * aws_proc_free() before that cancels it (the child is killed, no callback).
+ * NULL when nothing could be allocated. */
+struct aws_http;
+typedef struct aws_proc aws_proc;
+typedef void (*aws_proc_cb)(void *user, const aws_credentials *c, const char *err);
+aws_proc *aws_proc_start(struct aws_http *http, const char *cmd, unsigned timeout_s,
+                         const char *source, aws_proc_cb cb, void *user);
+void aws_proc_free(aws_proc *p);
 /* Parses the credential_process JSON (Version 1). */
 int aws_creds_process_parse(const char *json, size_t n, time_t now, aws_credentials *out,
                             char *err, size_t errcap);
@@ -145,7 +171,6 @@ int aws_creds_parse_container_json(const char *json, size_t n, const char *sourc
  * then returns NULL. NULL without a callback means out of memory. A running
  * fetch frees itself after its callback; aws_creds_fetch_free() before that
  * cancels it. The plan must outlive the fetch. */
-struct aws_http;
 typedef struct aws_creds_fetch aws_creds_fetch;
 typedef void (*aws_creds_fetch_cb)(void *user, const aws_credentials *c, const char *err);
 aws_creds_fetch *aws_creds_fetch_start(struct aws_http *http, aws_creds_plan *plan,

@@ -25,6 +25,8 @@ typedef struct cjob {
     int stage;              /* IMDS: 0 token, 1 role name, 2 credentials */
     char *imds_token, *imds_role;
     aws_http_req *req;
+    aws_proc *proc;         /* PROCESS, or the CLI export after IMDS failed */
+    char first_err[200];    /* IMDS: its error, kept while the CLI export runs */
     struct cjob *child;
 } cjob;
 
@@ -43,6 +45,7 @@ static void cjob_free(cjob *j)
         return;
     cjob_free(j->child);
     aws_http_cancel(j->req);
+    aws_proc_free(j->proc);
     aws_credentials_clear(&j->source);
     if (j->imds_token) {
         OPENSSL_cleanse(j->imds_token, strlen(j->imds_token));
@@ -278,6 +281,32 @@ static void sso_refresh(cjob *j)
         cjob_done(j, NULL, "SSO token refresh: request failed to start");
 }
 
+static void proc_done(void *user, const aws_credentials *c, const char *err)
+{
+    cjob *j = user;
+    j->proc = NULL; /* it frees itself after this callback */
+    aws_creds_plan *p = j->plan;
+    char e[256];
+    if (j->first_err[0]) /* the CLI after IMDS: IMDS's reason is the one to give */
+        snprintf(e, sizeof e, "%s", j->first_err);
+    else if (p->process_is_cli)
+        snprintf(e, sizeof e, "%s", p->error[0] ? p->error : "no credentials");
+    else
+        snprintf(e, sizeof e, "credential_process: %s", err ? err : "failed");
+    cjob_done(j, c, c ? NULL : e);
+}
+
+static void proc_run(cjob *j)
+{
+    aws_creds_plan *p = j->plan;
+    const char *source = p->process_is_cli ? "aws configure export-credentials"
+                                           : "credential_process";
+    j->proc = aws_proc_start(j->ctx->http, p->process_cmd, p->process_timeout_s, source,
+                             proc_done, j);
+    if (!j->proc)
+        cjob_done(j, NULL, "out of memory");
+}
+
 static void cjob_run(cjob *j)
 {
     aws_creds_plan *p = j->plan;
@@ -330,6 +359,9 @@ static void cjob_run(cjob *j)
     case AWS_STEP_IMDS:
         imds_step(j);
         return;
+    case AWS_STEP_PROCESS:
+        proc_run(j);
+        return;
     default:
         cjob_done(j, NULL, p->error[0] ? p->error : "no credentials");
     }
@@ -342,21 +374,18 @@ static void cjob_done(cjob *j, const aws_credentials *c, const char *err)
         return;
     }
     aws_creds_fetch *f = j->ctx;
-    /* IMDS was a guess (nothing else configured): try the CLI before giving up. */
-    aws_credentials cli = {0};
-    if (!c && j->plan->step == AWS_STEP_IMDS) {
-        const char *prof = getenv("AWS_PROFILE");
-        aws_creds_opts o = {.region = f->region};
-        char e[128];
-        if (aws_creds_cli_export(prof && *prof ? prof : "default", &o, time(NULL), &cli, e,
-                                 sizeof e) == 0)
-            c = &cli;
+    /* IMDS was a guess (nothing else configured): try the CLI before giving
+     * up, asynchronously like every other step. */
+    if (!c && j->plan->step == AWS_STEP_IMDS && j->plan->process_cmd && !j->first_err[0]) {
+        snprintf(j->first_err, sizeof j->first_err, "%s", err && *err ? err : "IMDS failed");
+        j->req = NULL;
+        proc_run(j);
+        return;
     }
     /* The fetch ends here: the caller gets the result and the job tree goes. */
     j->req = NULL;
     f->finished = true;
     f->cb(f->user, c, c ? NULL : (err && *err ? err : "no credentials"));
-    aws_credentials_clear(&cli);
     if (!f->in_start) /* else aws_creds_fetch_start() frees it */
         aws_creds_fetch_free(f);
 }

@@ -236,6 +236,11 @@ int aws_creds_profile_plan(const char *profile, const aws_creds_opts *o, time_t 
         rc = 0;
     } else if (pget(&f, "sso_session") || pget(&f, "sso_start_url")) {
         rc = sso_plan(&f, now, plan);
+    } else if (pget(&f, "credential_process") && o->defer_process) {
+        plan->process_cmd = strdup(pget(&f, "credential_process"));
+        plan->process_timeout_s = o->process_timeout_s;
+        plan->step = AWS_STEP_PROCESS;
+        rc = plan->process_cmd ? 0 : -1;
     } else if (pget(&f, "credential_process")) {
         char err[200] = "";
         rc = aws_creds_process_run(pget(&f, "credential_process"), o->process_timeout_s, now,
@@ -274,22 +279,27 @@ int aws_creds_env_web_identity_plan(const aws_creds_opts *o, aws_creds_plan *pla
 }
 
 /* Last resort: let an installed AWS CLI resolve the profile for us. */
-int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t now,
-                         aws_credentials *out, char *err, size_t errcap)
+int aws_creds_cli_export_cmd(const char *profile, char *cmd, size_t cap)
 {
     /* The profile goes in single quotes; refuse names that could break out. */
     for (const char *p = profile; *p; p++)
-        if (*p == '\'' || *p == '\n') {
-            snprintf(err, errcap, "unsupported profile name");
+        if (*p == '\'' || *p == '\n')
             return -1;
-        }
-    char cmd[512];
-    int n = snprintf(cmd, sizeof cmd,
+    int n = snprintf(cmd, cap,
                      "command -v aws >/dev/null 2>&1 && exec aws configure export-credentials "
                      "--profile '%s' --format process 2>/dev/null",
                      profile);
-    if (n < 0 || (size_t)n >= sizeof cmd)
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int aws_creds_cli_export(const char *profile, const aws_creds_opts *o, time_t now,
+                         aws_credentials *out, char *err, size_t errcap)
+{
+    char cmd[512];
+    if (aws_creds_cli_export_cmd(profile, cmd, sizeof cmd) != 0) {
+        snprintf(err, errcap, "unsupported profile name");
         return -1;
+    }
     int rc = aws_creds_process_run(cmd, o->process_timeout_s, now, out, err, errcap);
     if (rc == 0)
         out->source = "aws configure export-credentials";

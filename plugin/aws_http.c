@@ -60,20 +60,26 @@ struct aws_http_req {
     size_t resp_len, resp_cap, max_resp;
     unsigned timeout_ms;
     int status;
+    char request_id[128], error_type[128]; /* response headers the API errors quote */
 };
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);
+static int fd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len);
 
 #define HTTP_PROTOCOL "aws-http"
+#define FD_PROTOCOL "aws-fd"
 
-/* Our HTTP client protocol and the timers' (lws keeps a pointer to it). */
+/* Our HTTP client protocol, the timers' and the watched descriptors' (lws
+ * keeps a pointer to the list). */
 static const struct lws_protocols *vhost_protocols(void)
 {
-    static struct lws_protocols list[3];
+    static struct lws_protocols list[4];
     if (!list[0].name) {
         list[0] = (struct lws_protocols){HTTP_PROTOCOL, http_cb, 0, 0, 0, NULL, 0};
         list[1] = *ssm_ptimer_protocol();
+        list[2] = (struct lws_protocols){FD_PROTOCOL, fd_cb, 0, 0, 0, NULL, 0};
     }
     return list;
 }
@@ -263,6 +269,8 @@ static void req_deliver(aws_http_req *r)
         .body = r->resp ? r->resp : "",
         .body_len = r->resp_len,
         .error = r->error,
+        .request_id = r->request_id,
+        .error_type = r->error_type,
     };
     r->cb(r->user, &resp);
     req_free(r);
@@ -446,6 +454,22 @@ static int append_body(aws_http_req *r, const void *in, size_t len)
     return 0;
 }
 
+/* A response header by its lower-case "name:"; -1 (dst "") when absent or
+ * longer than dst. */
+static int copy_header(struct lws *wsi, const char *name, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    int nl = (int)strlen(name);
+    int l = lws_hdr_custom_length(wsi, name, nl);
+    if (l <= 0 || (size_t)l >= cap)
+        return -1;
+    if (lws_hdr_custom_copy(wsi, dst, (int)cap, name, nl) < 0) {
+        dst[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
@@ -484,8 +508,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-        if (r)
+        if (r) {
             r->status = (int)lws_http_client_http_response(wsi);
+            if (copy_header(wsi, "x-amzn-requestid:", r->request_id, sizeof r->request_id) < 0)
+                copy_header(wsi, "x-amz-request-id:", r->request_id, sizeof r->request_id);
+            copy_header(wsi, "x-amzn-errortype:", r->error_type, sizeof r->error_type);
+        }
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
         char buf[LWS_PRE + 4096];
@@ -516,4 +544,68 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     default:
         return 0;
     }
+}
+
+/* ---- watched descriptors ---- */
+
+struct aws_http_fd {
+    struct lws *wsi;
+    aws_http_fd_cb cb;
+    void *user;
+};
+
+static int fd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    aws_http_fd *w = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (!w)
+            return -1; /* released: let lws close it now rather than poll it */
+        w->cb(w->user, false);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (w) {
+            lws_set_opaque_user_data(wsi, NULL);
+            w->wsi = NULL;
+            w->cb(w->user, true);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+aws_http_fd *aws_http_fd_watch(aws_http *h, int fd, aws_http_fd_cb cb, void *user)
+{
+    if (!h || fd < 0 || !cb)
+        return NULL;
+    aws_http_fd *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->cb = cb;
+    w->user = user;
+    lws_sock_file_fd_type d;
+    d.filefd = fd;
+    w->wsi = lws_adopt_descriptor_vhost(h->direct, LWS_ADOPT_RAW_FILE_DESC, d, FD_PROTOCOL, NULL);
+    if (!w->wsi) {
+        free(w);
+        return NULL;
+    }
+    lws_set_opaque_user_data(w->wsi, w);
+    return w;
+}
+
+void aws_http_fd_free(aws_http_fd *w)
+{
+    if (!w)
+        return;
+    if (w->wsi) { /* lws closes the descriptor with its wsi, on its next turn */
+        lws_set_opaque_user_data(w->wsi, NULL);
+        lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    free(w);
 }

@@ -54,6 +54,8 @@ typedef struct aws_http_response {
     size_t body_len;
     const char *error; /* NULL on a complete response; else a short cause
                         * ("timeout", "response too large", lws's connect error) */
+    const char *request_id; /* x-amzn-RequestId (else x-amz-request-id), "" when absent */
+    const char *error_type; /* x-amzn-ErrorType, "" when absent */
 } aws_http_response;
 
 /* r and the strings it points to are valid only during the callback. */
@@ -71,6 +73,16 @@ void aws_http_cancel(aws_http_req *r);
  * continue work "on the next loop turn". NULL on failure; free it with
  * ssm_ptimer_free() before the lws context is destroyed. */
 ssm_ptimer *aws_http_timer_new(aws_http *h, ssm_ptimer_cb cb, void *user);
+
+/* A descriptor watched on this client's vhost (a child's stdout pipe): cb
+ * runs from the loop when fd is readable (hup false) and once when lws drops
+ * it on hang-up or error (hup true; fd is closed by then). The watcher owns
+ * fd from here on: aws_http_fd_free() closes it (lws does, on its next turn).
+ * cb may free the watcher. NULL on failure (fd is then left open). */
+typedef struct aws_http_fd aws_http_fd;
+typedef void (*aws_http_fd_cb)(void *user, bool hup);
+aws_http_fd *aws_http_fd_watch(aws_http *h, int fd, aws_http_fd_cb cb, void *user);
+void aws_http_fd_free(aws_http_fd *w);
 
 /* True when host[:port] must bypass the proxy: loopback always, else a
  * NO_PROXY entry matches ("*", exact host, ".suffix" or domain suffix,

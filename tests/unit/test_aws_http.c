@@ -56,6 +56,8 @@ static struct {
     volatile int stop;
     SSL_CTX *tls; /* non-NULL: serve HTTPS */
 } srv;
+/* Extra "Name: value\r\n" response headers for the next replies, or NULL. */
+static const char *volatile srv_extra_headers;
 
 static ssize_t io_read(SSL *ssl, int fd, void *b, size_t n)
 {
@@ -155,12 +157,12 @@ static void *server_main(void *arg)
                     ;
             }
         } else {
-            char head[256];
+            char head[1024];
             const char *b = rp.body ? rp.body : "";
             int hl = snprintf(head, sizeof head,
-                              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
                               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                              rp.status, strlen(b));
+                              rp.status, srv_extra_headers ? srv_extra_headers : "", strlen(b));
             if (io_write(ssl, fd, head, (size_t)hl) == hl && *b)
                 (void)!io_write(ssl, fd, b, strlen(b));
         }
@@ -677,7 +679,7 @@ static void assert_signed_ok(const captured *c, const char *service, const char 
 
 static struct {
     int status, http_status;
-    char type[128], text[512], token[256], url[256], blob[256];
+    char type[128], text[4096], token[256], url[256], blob[256];
     uint8_t key[64];
     size_t key_len;
 } got;
@@ -803,14 +805,60 @@ static void test_api_calls(void **st)
     assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", "", on_kms, NULL), 0);
     run_loop(6, 3000);
     assert_int_equal(got.status, -1);
+    /* A code the operation models: "<Code>: <Message>"; no x-amzn-RequestId
+     * header gives an empty RequestID, as in aws-sdk-go-v2. */
     assert_string_equal(got.text, "operation error KMS: GenerateDataKey, https response error "
-                                  "StatusCode: 400, NotFoundException: Key 'k' does not exist");
+                                  "StatusCode: 400, RequestID: , NotFoundException: Key 'k' does "
+                                  "not exist");
+
+    /* A code it does not model: "api error <Code>: <Message>", with the whole
+     * message (a real AccessDenied names two ARNs; it used to be cut at 255). */
+    char longmsg[1200], body[1400], want[2048];
+    snprintf(longmsg, sizeof longmsg,
+             "User: arn:aws:sts::111122223333:assumed-role/SessionManagerUserWithAVeryLongName/"
+             "someone@example.com is not authorized to perform: kms:GenerateDataKey on resource: "
+             "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab "
+             "because no identity-based policy allows the kms:GenerateDataKey action");
+    size_t ml = strlen(longmsg);
+    while (ml < 900) { /* pad with words past any old bound */
+        snprintf(longmsg + ml, sizeof longmsg - ml, " word%zu", ml);
+        ml = strlen(longmsg);
+    }
+    snprintf(body, sizeof body, "{\"__type\":\"AccessDeniedException\",\"Message\":\"%s\"}", longmsg);
+    api_reply_body = body;
+    srv_extra_headers = "x-amzn-RequestId: 5f1e6b0c-aaaa-bbbb-cccc-0123456789ab\r\n";
+    assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", "", on_kms, NULL), 0);
+    run_loop(7, 3000);
+    snprintf(want, sizeof want,
+             "operation error KMS: GenerateDataKey, https response error StatusCode: 400, "
+             "RequestID: 5f1e6b0c-aaaa-bbbb-cccc-0123456789ab, api error AccessDeniedException: %s",
+             longmsg);
+    assert_string_equal(got.text, want);
+
+    /* Code from X-Amzn-ErrorType (sanitized) when the body has none, matched
+     * case-insensitively against the model; a modelled error without a
+     * message prints an empty one, an unmodelled one "UnknownError". */
+    srv_extra_headers = "X-Amzn-ErrorType: KMSInvalidStateException:http://internal/\r\n";
+    api_reply_status = 409;
+    api_reply_body = "{}";
+    assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", "", on_kms, NULL), 0);
+    run_loop(8, 3000);
+    assert_string_equal(got.text, "operation error KMS: GenerateDataKey, https response error "
+                                  "StatusCode: 409, RequestID: , KMSInvalidStateException: ");
+    srv_extra_headers = NULL;
+    api_reply_status = 500;
+    api_reply_body = "not json";
+    assert_int_equal(aws_kms_generate_data_key(ctx, "k", "s-1", "i-0abc", "", on_kms, NULL), 0);
+    run_loop(9, 3000);
+    assert_string_equal(got.text, "operation error KMS: GenerateDataKey, https response error "
+                                  "StatusCode: 500, RequestID: , api error UnknownError: "
+                                  "UnknownError");
 
     /* In flight at free: no callback. */
     assert_int_equal(aws_resume_session(ctx, "s-1", on_resume, NULL), 0);
     aws_ctx_free(ctx);
-    run_loop(7, 200);
-    assert_int_equal(done, 6);
+    run_loop(10, 200);
+    assert_int_equal(done, 9);
     server_stop();
 }
 
