@@ -2,9 +2,12 @@
  * official plugin's order: argv forms, positional arguments (reading and
  * unsetting the AWS_SSM_START_SESSION_RESPONSE* variable, argv[5] Target),
  * the operation check, then the StartSession response JSON.
- * Where the official plugin panics we print one "Cannot perform start
- * session:" line instead; nothing printed ever contains the token. */
+ * Bad response JSON gets Go's own error text (gojson_err.h); where the
+ * official plugin panics we print one "Cannot perform start session:" line
+ * instead. No text shows more than the one input byte a Go syntax error
+ * names, so a token is never printed. */
 #include "cli.h"
+#include "gojson_err.h"
 #include "standalone.h"
 
 #include <cjson/cJSON.h>
@@ -46,30 +49,6 @@ static int ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-/* Go decodes an object into a struct matching keys case-insensitively; the
- * last duplicate wins. */
-static const cJSON *member_ci(const cJSON *obj, const char *key)
-{
-    const cJSON *found = NULL, *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        if (it->string && ascii_ieq(it->string, key))
-            found = it;
-    }
-    return found;
-}
-
-/* Overwrites every string in a parsed tree before it is freed: the response
- * holds the token. */
-static void wipe_tree(cJSON *j)
-{
-    for (; j; j = j->next) {
-        if (j->valuestring)
-            OPENSSL_cleanse(j->valuestring, strlen(j->valuestring));
-        wipe_tree(j->child);
-    }
-}
-
 static cJSON *parse_json(const char *text)
 {
     /* Length includes the NUL so cJSON can reject trailing garbage. */
@@ -101,13 +80,12 @@ static char *target_from(const char *json)
 }
 
 /* argv[1]: the JSON itself, or the name of the variable holding it. The
- * variable is removed so no child process inherits the token. *from_env
- * tells the caller which form was used. Returns a malloc'd copy (possibly
- * ""), or NULL when out of memory. */
-static char *response_text(const char *arg, bool *from_env)
+ * variable is removed so no child process inherits the token. Returns a
+ * malloc'd copy (possibly "": Go then reports the end of input), or NULL
+ * when out of memory. */
+static char *response_text(const char *arg)
 {
-    *from_env = strncmp(arg, ENV_PREFIX, strlen(ENV_PREFIX)) == 0;
-    if (!*from_env)
+    if (strncmp(arg, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
         return strdup(arg);
     /* A name with '=' cannot be a variable (Go reads it as unset). */
     const char *val = strchr(arg, '=') ? NULL : getenv(arg);
@@ -117,57 +95,47 @@ static char *response_text(const char *arg, bool *from_env)
     return copy;
 }
 
-/* Problems with the response, worded without its content. */
-static const char *field_problem(const cJSON *root, const char *field, const char **value,
-                                 char *msg, size_t cap)
+/* A malloc'd copy of the string Go keeps for a field (escapes decoded,
+ * invalid UTF-8 as U+FFFD), or NULL when out of memory. */
+static char *field_value(const char *text, ssm_gojson_span span)
 {
-    const cJSON *v = member_ci(root, field);
-    *value = NULL;
-    if (!v || cJSON_IsNull(v)) {
-        snprintf(msg, cap, "StartSession response has no %s", field);
-        return msg;
-    }
-    if (!cJSON_IsString(v) || !v->valuestring) {
-        snprintf(msg, cap, "StartSession response field %s is not a string", field);
-        return msg;
-    }
-    *value = v->valuestring;
-    return NULL;
+    char *v = malloc(3 * span.len + 1);
+    if (!v)
+        return NULL;
+    size_t n = ssm_gojson_unquote(text + span.off, span.len, v);
+    v[n] = '\0';
+    /* A \u0000 ends the C string here (Go would keep it); wipe what follows
+     * now, since wipe_free only sees up to the first NUL. */
+    size_t used = strlen(v);
+    OPENSSL_cleanse(v + used, n - used);
+    return v;
 }
 
 /* Fills session_id/stream_url/token from the response text, or returns the
- * problem to print (in msg or a literal). */
-static const char *take_response(ssm_cli_args *args, const char *text, bool from_env,
-                                 const char *name, bool *oom, char *msg, size_t cap)
+ * problem to print (in msg or a literal): Go's own error text where the
+ * official plugin prints one, our wording where it panics (a nil field). */
+static const char *take_response(ssm_cli_args *args, const char *text, bool *oom, char *msg,
+                                 size_t cap)
 {
-    const char *problem = NULL, *sid, *url, *tok;
-    if (text[0] == '\0' && from_env) {
-        snprintf(msg, cap, "environment variable %.100s is empty or not set", name);
+    static const char *const names[SSM_GOJSON_NFIELDS] = {"SessionId", "StreamUrl",
+                                                          "TokenValue"};
+    ssm_gojson_result res;
+    if (ssm_gojson_start_session(text, strlen(text), SSM_GOJSON_SDK_V2, &res, msg, cap) != 0)
         return msg;
+    if (res.top_null)
+        return "StartSession response is not a JSON object";
+    /* Go dereferences SessionId, StreamUrl, TokenValue in this order. */
+    for (int f = 0; f < SSM_GOJSON_NFIELDS; f++) {
+        if (res.field[f].len == 0) {
+            snprintf(msg, cap, "StartSession response has no %s", names[f]);
+            return msg;
+        }
     }
-    cJSON *root = parse_json(text);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= text && at <= text + strlen(text) ? (long)(at - text) : -1;
-        snprintf(msg, cap, "StartSession response is not valid JSON (error near byte %ld)",
-                 off);
-        return msg;
-    }
-    if (!cJSON_IsObject(root)) {
-        problem = "StartSession response is not a JSON object";
-    } else if ((problem = field_problem(root, "SessionId", &sid, msg, cap)) ||
-               (problem = field_problem(root, "StreamUrl", &url, msg, cap)) ||
-               (problem = field_problem(root, "TokenValue", &tok, msg, cap))) {
-        /* problem set */
-    } else {
-        args->session_id = strdup(sid);
-        args->stream_url = strdup(url);
-        args->token = strdup(tok);
-        *oom = !args->session_id || !args->stream_url || !args->token;
-    }
-    wipe_tree(root);
-    cJSON_Delete(root);
-    return problem;
+    args->session_id = field_value(text, res.field[SSM_GOJSON_SESSION_ID]);
+    args->stream_url = field_value(text, res.field[SSM_GOJSON_STREAM_URL]);
+    args->token = field_value(text, res.field[SSM_GOJSON_TOKEN_VALUE]);
+    *oom = !args->session_id || !args->stream_url || !args->token;
+    return NULL;
 }
 
 static int finish(int action, int code, int *exit_code, FILE *out)
@@ -208,8 +176,8 @@ int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FIL
 
     /* Positional arguments first, as the official plugin does: the variable
      * is consumed even when the operation turns out to be invalid. */
-    bool from_env = false, oom = false;
-    char *response = response_text(argv[1], &from_env);
+    bool oom = false;
+    char *response = response_text(argv[1]);
     args->legacy_cli = argc == 4;
     args->region = strdup(argv[2]);
     args->operation = strdup(argv[3]);
@@ -224,8 +192,8 @@ int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FIL
         fputs("Invalid Operation", out);
         goto exit_zero;
     }
-    char msg[192];
-    const char *problem = take_response(args, response, from_env, argv[1], &oom, msg, sizeof msg);
+    char msg[SSM_GOJSON_MSG_MAX];
+    const char *problem = take_response(args, response, &oom, msg, sizeof msg);
     if (oom)
         goto out_of_memory;
     if (problem) {

@@ -4,6 +4,7 @@ and the version check the AWS CLI applies before choosing the env-var form.
 Only paths that end before a session starts are exercised here."""
 
 import os
+import random
 import re
 import subprocess
 import sys
@@ -100,25 +101,116 @@ class CliContract(unittest.TestCase):
         self.assertEqual(err, b"")
         self.assertEqual(rc, 0)
 
+    def assert_cannot_start_exact(self, out, err, rc, problem):
+        self.assert_cannot_start(out, err, rc, problem)
+        self.assertEqual(out, b"Cannot perform start session: " + problem + b"\n")
+
     def test_broken_response_json(self):
+        # Go's encoding/json texts, as the official plugin prints them.
         bad = '{"SessionId": "s", "TokenValue": "%s", "StreamUrl": ' % TOKEN
-        out, err, rc = run(bad, "us-east-1", "StartSession", "", '{"Target": "i-1"}', "")
-        self.assert_cannot_start(out, err, rc, b"not valid JSON")
+        cases = [(bad, b"unexpected end of JSON input"),
+                 (bad + '"u"} x', b"invalid character 'x' after top-level value"),
+                 (bad + '"u\x01"}', b"invalid character '\\x01' in string literal"),
+                 (bad + '"\\q"}', b"invalid character 'q' in string escape code"),
+                 ('{"a" 1}', b"invalid character '1' after object key"),
+                 ("tru", b"invalid character ' ' in literal true (expecting 'e')"),
+                 ("[1 2]", b"invalid character '2' after array element"),
+                 ("\u00e9", b"invalid character '\xc3\x83' looking for beginning of value"),
+                 ("[" * 10001, b"invalid character '[' exceeded max depth")]
+        for resp, problem in cases:
+            out, err, rc = run(resp, "us-east-1", "StartSession", "", '{"Target": "i-1"}', "")
+            self.assert_cannot_start_exact(out, err, rc, problem)
+
+    def test_wrong_types_are_go_type_errors(self):
+        cases = [("[]", b"json: cannot unmarshal array into Go value of type ssm.StartSessionOutput"),
+                 ('"%s"' % TOKEN,
+                  b"json: cannot unmarshal string into Go value of type ssm.StartSessionOutput"),
+                 ('{"SessionId": 1, "TokenValue": "%s"}' % TOKEN,
+                  b"json: cannot unmarshal number into Go struct field StartSessionOutput.SessionId "
+                  b"of type string"),
+                 ('{"tokenVALUE": {"x": "%s"}}' % TOKEN,
+                  b"json: cannot unmarshal object into Go struct field StartSessionOutput.TokenValue "
+                  b"of type string"),
+                 ('{"resultMetadata": []}',
+                  b"json: cannot unmarshal array into Go struct field StartSessionOutput.ResultMetadata "
+                  b"of type middleware.Metadata")]
+        for resp, problem in cases:
+            out, err, rc = run(resp, "us-east-1", "StartSession", "", '{"Target": "i-1"}', "")
+            self.assert_cannot_start_exact(out, err, rc, problem)
 
     def test_missing_field_is_a_clear_line_not_a_crash(self):
         resp = '{"SessionId": "s", "TokenValue": "%s"}' % TOKEN
         out, err, rc = run(resp, "us-east-1", "StartSession", "", '{"Target": "i-1"}', "")
-        self.assert_cannot_start(out, err, rc, b"has no StreamUrl")
+        self.assert_cannot_start_exact(out, err, rc, b"StartSession response has no StreamUrl")
+        out, err, rc = run("null", "us-east-1", "StartSession", "", '{"Target": "i-1"}', "")
+        self.assert_cannot_start_exact(out, err, rc, b"StartSession response is not a JSON object")
 
     def test_env_var_form_errors_do_not_leak(self):
         resp = '{"sessionId": 5, "tokenValue": "%s", "streamUrl": "wss://x"}' % TOKEN
         out, err, rc = run(RESPONSE_NAME, "us-east-1", "StartSession", "", "{}", "",
                            env={RESPONSE_NAME: resp})
-        self.assert_cannot_start(out, err, rc, b"SessionId is not a string")
+        self.assert_cannot_start_exact(
+            out, err, rc, b"json: cannot unmarshal number into Go struct field "
+                          b"StartSessionOutput.SessionId of type string")
 
     def test_env_var_missing(self):
         out, err, rc = run(RESPONSE_NAME, "us-east-1", "StartSession", "", "{}", "")
-        self.assert_cannot_start(out, err, rc, RESPONSE_NAME.encode())
+        self.assert_cannot_start_exact(out, err, rc, b"unexpected end of JSON input")
+        out, err, rc = run(RESPONSE_NAME, "us-east-1", "StartSession", "", "{}", "",
+                           env={RESPONSE_NAME: ""})
+        self.assert_cannot_start_exact(out, err, rc, b"unexpected end of JSON input")
+
+
+OFFICIAL = os.environ.get("OFFICIAL_PLUGIN", "")
+
+
+def error_inputs(seed, n):
+    """Deterministic malformed or mistyped responses, none with all three
+    fields as strings (so neither plugin starts a session)."""
+    rnd = random.Random(seed)
+    keys = ["SessionId", "streamurl", "TOKENVALUE", "\u017fessionId", "To\u212aenValue",
+            "\\u0053essionId", "x", "", "SessionIdx"]
+    values = ['"s"', '""', "1", "-0.5e3", "true", "null", "[]", "{}", '[1,{"a":"b"}]',
+              '"\\ud800"', '"\\u00e9"']
+    alphabet = list(b'{}[]":,\\ \t\n0123456789-+.eEtrufalsn\'x') + [1, 0x7f, 0x80, 0xa0, 0xad, 0xc3,
+                                                                   0xff]
+    for _ in range(n):
+        members = ['"%s": %s' % (rnd.choice(keys), rnd.choice(values))
+                   for _ in range(rnd.randint(0, 3))]
+        doc = bytearray(("{" + ", ".join(members) + "}").encode())
+        if rnd.random() < 0.6:
+            pos = rnd.randint(0, len(doc))
+            op = rnd.random()
+            if op < 0.4:
+                doc[pos:pos] = bytes([rnd.choice(alphabet)])
+            elif op < 0.7 and pos < len(doc):
+                del doc[pos]
+            else:
+                del doc[pos:]
+        yield bytes(doc)
+
+
+class OfficialTexts(unittest.TestCase):
+    """Same argv to both plugins, same stdout and exit code; only where the
+    official plugin panics (a nil field) do we print our own line instead."""
+
+    @unittest.skipUnless(OFFICIAL and os.access(OFFICIAL, os.X_OK),
+                         "OFFICIAL_PLUGIN is not set to an official session-manager-plugin")
+    def test_same_error_texts_as_official(self):
+        compared = 0
+        for resp in error_inputs(7, 400):
+            args = (resp, b"us-east-1", b"StartSession", b"", b'{"Target": "i-1"}', b"")
+            ours, our_err, our_rc = run(*args)
+            if not ours.startswith(b"Cannot perform start session: "):
+                continue  # would start a session; not this test's business
+            p = subprocess.run([OFFICIAL, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=20, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
+            if p.returncode == 2 and b"nil pointer dereference" in p.stderr:
+                self.assertTrue(b"has no " in ours or b"not a JSON object" in ours, (resp, ours))
+                continue
+            self.assertEqual((ours, our_rc), (p.stdout, p.returncode), resp)
+            compared += 1
+        self.assertGreater(compared, 200)
 
 
 if __name__ == "__main__":

@@ -276,26 +276,44 @@ static void test_env_var_consumed_even_on_invalid_operation(void **state)
     run_free(&r);
 }
 
+/* The whole line, exactly. */
+static void assert_cannot_start_with(run *r, const char *problem)
+{
+    char expected[256];
+    snprintf(expected, sizeof expected, "Cannot perform start session: %s\n", problem);
+    assert_cannot_start(r, NULL);
+    assert_string_equal(r->out, expected);
+}
+
 static void test_env_var_missing(void **state)
 {
     (void)state;
+    /* Go reads an unset or empty variable as "" and says so its own way. */
     unsetenv(ENV_NAME);
     run r = parse(ENV_NAME, "r", "StartSession", "", NULL);
-    assert_cannot_start(&r, ENV_NAME);
+    assert_cannot_start_with(&r, "unexpected end of JSON input");
     run_free(&r);
 
     assert_int_equal(setenv(ENV_NAME, "", 1), 0);
     r = parse(ENV_NAME, "r", "StartSession", "", NULL);
-    assert_cannot_start(&r, "empty or not set");
+    assert_cannot_start_with(&r, "unexpected end of JSON input");
     assert_null(getenv(ENV_NAME));
     run_free(&r);
 
     /* A name with '=' is not a variable name; nothing is unset. */
     assert_int_equal(setenv(ENV_NAME, GOOD_RESPONSE, 1), 0);
     r = parse(ENV_NAME "=x", "r", "StartSession", "", NULL);
-    assert_cannot_start(&r, "empty or not set");
+    assert_cannot_start_with(&r, "unexpected end of JSON input");
     assert_non_null(getenv(ENV_NAME));
     unsetenv(ENV_NAME);
+    run_free(&r);
+
+    /* The variable's JSON gets the same Go texts as argv[1]'s. */
+    assert_int_equal(setenv(ENV_NAME, "{\"TokenValue\": \"" TOKEN "\", \"SessionId\": 5}", 1), 0);
+    r = parse(ENV_NAME, "r", "StartSession", "", NULL);
+    assert_cannot_start_with(&r, "json: cannot unmarshal number into Go struct field "
+                                 "StartSessionOutput.SessionId of type string");
+    assert_null(getenv(ENV_NAME));
     run_free(&r);
 }
 
@@ -324,35 +342,52 @@ static void test_lowercase_keys_ecs_exec(void **state)
     run_free(&r);
 }
 
+/* Not JSON: Go's scanner text, naming at most one byte of the input. */
 static void test_bad_response_json(void **state)
 {
     (void)state;
-    static const char *bad[] = {
-        "{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"",
-        "{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"} x",
-        "{'SessionId': 's', 'TokenValue': '" TOKEN "'}",
-        TOKEN,
-        "",
-        "{\"TokenValue\": \"" TOKEN "\\x\"}",
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"",
+         "unexpected end of JSON input"},
+        {"{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"} x",
+         "invalid character 'x' after top-level value"},
+        {"{'SessionId': 's', 'TokenValue': '" TOKEN "'}",
+         "invalid character '\\'' looking for beginning of object key string"},
+        {TOKEN, "invalid character 'o' in literal true (expecting 'r')"},
+        {"", "unexpected end of JSON input"},
+        {"{\"TokenValue\": \"" TOKEN "\\x\"}", "invalid character 'x' in string escape code"},
+        {"{\"TokenValue\": \"" TOKEN "\t\"}", "invalid character '\\t' in string literal"},
+        {"{\"SessionId\": 1,}", "invalid character '}' looking for beginning of object key string"},
+        {"{\"SessionId\": 01}", "invalid character '1' after object key:value pair"},
+        /* lowercase prefix is not the variable form: it is parsed as JSON */
+        {"aws_ssm_start_session_response", "invalid character 'a' looking for beginning of value"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        run r = parse(bad[i], "r", "StartSession", "", NULL);
-        assert_cannot_start(&r, "not valid JSON");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r = parse(cases[i].json, "r", "StartSession", "", NULL);
+        assert_cannot_start_with(&r, cases[i].msg);
         run_free(&r);
     }
-    /* lowercase prefix is not the variable form: it is parsed as JSON */
-    run r = parse("aws_ssm_start_session_response", "r", "StartSession", "", NULL);
-    assert_cannot_start(&r, "not valid JSON");
-    run_free(&r);
 }
 
 static void test_response_not_object(void **state)
 {
     (void)state;
-    static const char *bad[] = {"null", "[\"" TOKEN "\"]", "\"" TOKEN "\"", "42", "true"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        run r = parse(bad[i], "r", "StartSession", "", NULL);
-        assert_cannot_start(&r, "not a JSON object");
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        /* Go decodes null into nothing and then panics: our own line */
+        {"null", "StartSession response is not a JSON object"},
+        {" null\n", "StartSession response is not a JSON object"},
+        {"[\"" TOKEN "\"]", "json: cannot unmarshal array into Go value of type ssm.StartSessionOutput"},
+        {"\"" TOKEN "\"", "json: cannot unmarshal string into Go value of type ssm.StartSessionOutput"},
+        {"42", "json: cannot unmarshal number into Go value of type ssm.StartSessionOutput"},
+        {"true", "json: cannot unmarshal bool into Go value of type ssm.StartSessionOutput"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run r = parse(cases[i].json, "r", "StartSession", "", NULL);
+        assert_cannot_start_with(&r, cases[i].msg);
         run_free(&r);
     }
 }
@@ -360,30 +395,35 @@ static void test_response_not_object(void **state)
 static void test_missing_fields(void **state)
 {
     (void)state;
+#define TYPE_ERR(kind, f) "json: cannot unmarshal " kind " into Go struct field StartSessionOutput." f " of type string"
     static const struct {
         const char *json, *msg;
     } cases[] = {
-        {"{\"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"}", "StartSession response has no SessionId\n"},
-        {"{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\"}", "StartSession response has no StreamUrl\n"},
-        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\"}", "StartSession response has no TokenValue\n"},
+        /* nil fields: Go panics, we name the first one it dereferences */
+        {"{\"TokenValue\": \"" TOKEN "\", \"StreamUrl\": \"u\"}", "StartSession response has no SessionId"},
+        {"{\"SessionId\": \"s\", \"TokenValue\": \"" TOKEN "\"}", "StartSession response has no StreamUrl"},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\"}", "StartSession response has no TokenValue"},
         {"{\"SessionId\": null, \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\"}",
-         "StartSession response has no SessionId\n"},
+         "StartSession response has no SessionId"},
         {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\", \"tokenvalue\": null}",
-         "StartSession response has no TokenValue\n"},
-        {"{}", "StartSession response has no SessionId\n"},
-        {"{\"SessionId\": 7, \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\"}",
-         "StartSession response field SessionId is not a string\n"},
-        {"{\"SessionId\": \"s\", \"StreamUrl\": [\"u\"], \"TokenValue\": \"" TOKEN "\"}",
-         "StartSession response field StreamUrl is not a string\n"},
+         "StartSession response has no TokenValue"},
+        {"{}", "StartSession response has no SessionId"},
+        {"{\"StreamUrl\": 1}", TYPE_ERR("number", "StreamUrl")},
+        /* wrong types: Go's UnmarshalTypeError, the first in the text */
+        {"{\"SessionId\": 7, \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\"}", TYPE_ERR("number", "SessionId")},
+        {"{\"SessionId\": \"s\", \"StreamUrl\": [\"u\"], \"TokenValue\": \"" TOKEN "\"}", TYPE_ERR("array", "StreamUrl")},
         {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\", \"TokenValue\": {\"v\": \"" TOKEN "\"}}",
-         "StartSession response field TokenValue is not a string\n"},
+         TYPE_ERR("object", "TokenValue")},
+        {"{\"tokenvalue\": false, \"SessionId\": 1}", TYPE_ERR("bool", "TokenValue")},
+        /* aws-sdk-go-v2's StartSessionOutput (1.2.804.0 on) has ResultMetadata */
+        {"{\"SessionId\": \"s\", \"StreamUrl\": \"u\", \"TokenValue\": \"" TOKEN "\", \"ResultMetadata\": 1}",
+         "json: cannot unmarshal number into Go struct field StartSessionOutput.ResultMetadata of type "
+         "middleware.Metadata"},
     };
+#undef TYPE_ERR
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run r = parse(cases[i].json, "r", "StartSession", "p", "{\"Target\":\"t\"}", "e", NULL);
-        assert_cannot_start(&r, NULL);
-        char expected[160];
-        snprintf(expected, sizeof expected, "Cannot perform start session: %s", cases[i].msg);
-        assert_string_equal(r.out, expected);
+        assert_cannot_start_with(&r, cases[i].msg);
         run_free(&r);
     }
 }
@@ -410,6 +450,23 @@ static void test_escapes_decoded(void **state)
     assert_string_equal(r.args.session_id, "a/b");
     assert_string_equal(r.args.stream_url, "wss://h");
     assert_string_equal(r.args.token, "x\"y");
+    run_free(&r);
+
+    /* Go's coercion: invalid UTF-8 and lone surrogates become U+FFFD; the
+     * Unicode-folded key (U+017F for s) still names SessionId. */
+    r = parse("{\"\xc5\xbf" "essionId\": \"s\xff\\ud800\", \"StreamUrl\": \"u\", "
+              "\"TokenValue\": \"\\ud83d\\ude00\"}",
+              "r", "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "s\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(r.args.token, "\xf0\x9f\x98\x80");
+    run_free(&r);
+
+    /* A \u0000 ends our C string (Go would keep the NUL and the rest). */
+    r = parse("{\"SessionId\": \"a\\u0000b\", \"StreamUrl\": \"u\", \"TokenValue\": \"t\"}", "r",
+              "StartSession", "", NULL);
+    assert_int_equal(r.action, SSM_CLI_START);
+    assert_string_equal(r.args.session_id, "a");
     run_free(&r);
 }
 
