@@ -615,8 +615,7 @@ static bool key_matches(const uint8_t *d, size_t off, size_t len, const char *na
     return p == end;
 }
 
-static const char *const field_names[SSM_GOJSON_NFIELDS] = {"SessionId", "StreamUrl",
-                                                            "TokenValue"};
+static const char *const field_names[SSM_GOJSON_NFIELDS] = {"SessionId", "StreamUrl", "TokenValue"};
 #define RESULT_METADATA "ResultMetadata"
 #define TYPE_ERR "json: cannot unmarshal %s into Go "
 

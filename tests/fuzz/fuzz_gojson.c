@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int sdk = SSM_GOJSON_SDK_V1; sdk <= SSM_GOJSON_SDK_V2; sdk++) {
         char msg[SSM_GOJSON_MSG_MAX];
         ssm_gojson_result res;
-        int rc = ssm_gojson_start_session(text, size, (enum ssm_gojson_sdk)sdk, &res, msg,
-                                          sizeof msg);
+        int rc =
+            ssm_gojson_start_session(text, size, (enum ssm_gojson_sdk)sdk, &res, msg, sizeof msg);
         if (rc != 0) {
             if (rc != -1 || strlen(msg) + 1 >= sizeof msg || msg[0] == '\0')
                 abort(); /* a text that does not fit would be cut short */

@@ -139,11 +139,11 @@ static void test_quote_char(void **state)
         uint8_t c;
         const char *want;
     } cases[] = {
-        {'a', "'a'"},       {' ', "' '"},           {'\'', "'\\''"},        {'"', "'\"'"},
-        {'\\', "'\\\\'"},   {0, "'\\x00'"},         {7, "'\\a'"},           {8, "'\\b'"},
-        {9, "'\\t'"},       {10, "'\\n'"},          {11, "'\\v'"},          {12, "'\\f'"},
-        {13, "'\\r'"},      {0x1b, "'\\x1b'"},      {0x7f, "'\\x7f'"},      {0x80, "'\\u0080'"},
-        {0x9f, "'\\u009f'"}, {0xa0, "'\\u00a0'"},   {0xa1, "'\xc2\xa1'"},   {0xad, "'\\u00ad'"},
+        {'a', "'a'"},         {' ', "' '"},         {'\'', "'\\''"},      {'"', "'\"'"},
+        {'\\', "'\\\\'"},     {0, "'\\x00'"},       {7, "'\\a'"},         {8, "'\\b'"},
+        {9, "'\\t'"},         {10, "'\\n'"},        {11, "'\\v'"},        {12, "'\\f'"},
+        {13, "'\\r'"},        {0x1b, "'\\x1b'"},    {0x7f, "'\\x7f'"},    {0x80, "'\\u0080'"},
+        {0x9f, "'\\u009f'"},  {0xa0, "'\\u00a0'"},  {0xa1, "'\xc2\xa1'"}, {0xad, "'\\u00ad'"},
         {0xe9, "'\xc3\xa9'"}, {0xff, "'\xc3\xbf'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -183,9 +183,8 @@ static void test_max_depth(void **state)
     memset(obj + w - 4, '}', n - 1);
     ssm_gojson_result res;
     char msg[SSM_GOJSON_MSG_MAX];
-    assert_int_equal(ssm_gojson_start_session(obj, w - 4 + n - 1, SSM_GOJSON_SDK_V2, &res, msg,
-                                              sizeof msg),
-                     0);
+    assert_int_equal(
+        ssm_gojson_start_session(obj, w - 4 + n - 1, SSM_GOJSON_SDK_V2, &res, msg, sizeof msg), 0);
     assert_int_equal(res.field[SSM_GOJSON_SESSION_ID].len, 0);
     free(obj);
     free(deep);
@@ -194,7 +193,8 @@ static void test_max_depth(void **state)
 static void test_field_type_errors(void **state)
 {
     (void)state;
-#define FIELD_ERR(kind, f) "json: cannot unmarshal " kind " into Go struct field StartSessionOutput." f " of type string"
+#define FIELD_ERR(kind, f)                                                                         \
+    "json: cannot unmarshal " kind " into Go struct field StartSessionOutput." f " of type string"
     static const pair cases[] = {
         {"{\"SessionId\":{}}", FIELD_ERR("object", "SessionId")},
         {"{\"StreamUrl\":[\"u\"]}", FIELD_ERR("array", "StreamUrl")},
@@ -202,13 +202,19 @@ static void test_field_type_errors(void **state)
         {"{\"tokenvalue\":-0.5e3}", FIELD_ERR("number", "TokenValue")},
         /* Go's case folding: any ASCII case, U+017F for s, U+212A for k */
         {"{\"SESSIONID\":false}", FIELD_ERR("bool", "SessionId")},
-        {"{\"\xc5\xbf" "essionId\":1}", FIELD_ERR("number", "SessionId")},
+        {"{\"\xc5\xbf"
+         "essionId\":1}",
+         FIELD_ERR("number", "SessionId")},
         {"{\"\\u017fessionId\":1}", FIELD_ERR("number", "SessionId")},
-        {"{\"To\xe2\x84\xaa" "enValue\":1}", FIELD_ERR("number", "TokenValue")},
+        {"{\"To\xe2\x84\xaa"
+         "enValue\":1}",
+         FIELD_ERR("number", "TokenValue")},
         {"{\"\\u0053\\u0074reamurl\":1}", FIELD_ERR("number", "StreamUrl")},
         /* the first wrong value in document order is the one reported */
-        {"{\"x\":{\"SessionId\":1},\"StreamUrl\":2,\"SessionId\":3}", FIELD_ERR("number", "StreamUrl")},
-        {"{\"SessionId\":\"ok\",\"sessionid\":[],\"TokenValue\":1}", FIELD_ERR("array", "SessionId")},
+        {"{\"x\":{\"SessionId\":1},\"StreamUrl\":2,\"SessionId\":3}",
+         FIELD_ERR("number", "StreamUrl")},
+        {"{\"SessionId\":\"ok\",\"sessionid\":[],\"TokenValue\":1}",
+         FIELD_ERR("array", "SessionId")},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_err(cases[i].json, cases[i].err);
@@ -294,7 +300,8 @@ static void test_unquote_like_go(void **state)
         /* lone or reversed surrogates: U+FFFD each, the next escape read alone */
         {"\"\\ud800x\"", "\xef\xbf\xbdx"},
         {"\"\\udc00\\ud800\"", "\xef\xbf\xbd\xef\xbf\xbd"},
-        {"\"\\ud800\\u0041\"", "\xef\xbf\xbd" "A"},
+        {"\"\\ud800\\u0041\"", "\xef\xbf\xbd"
+                               "A"},
         /* invalid UTF-8: one U+FFFD per byte */
         {"\"\xff\xfe\"", "\xef\xbf\xbd\xef\xbf\xbd"},
         {"\"\xe2\x82z\"", "\xef\xbf\xbd\xef\xbf\xbdz"},
@@ -322,8 +329,9 @@ static void test_keys_that_do_not_match(void **state)
 {
     (void)state;
     /* none of these is SessionId for Go, so the number is ignored */
-    static const char *const keys[] = {"SessionIdx", "Sessio", "Session\\u0000Id", "Sess\\u0131onId",
-                                       "\\ud800essionId", "Se\xffssionId", "SessionI", ""};
+    static const char *const keys[] = {
+        "SessionIdx",      "Sessio",        "Session\\u0000Id", "Sess\\u0131onId",
+        "\\ud800essionId", "Se\xffssionId", "SessionI",         ""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char j[64];
         snprintf(j, sizeof j, "{\"%s\":1}", keys[i]);
