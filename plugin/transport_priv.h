@@ -54,6 +54,7 @@ struct ssm_transport {
     int tm_fd;
     bool bulk;           /* data is streaming in: reads are coalesced */
     uint64_t win_start_us, win_bytes; /* bytes read in the current window */
+    bool rd_wants_write; /* SSL_read needs the socket writable first */
     bool in_read;        /* inside a read batch: writes wait for its end */
     bool write_wanted;   /* ... and something asked to write meanwhile */
     bool pong_due;
@@ -76,6 +77,8 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi);
 void ssm_wsd_stop(ssm_transport *t);
 /* The CLIENT_WRITEABLE callback while direct: 0, or -1 to drop the wsi. */
 int ssm_wsd_writeable(ssm_transport *t, struct lws *wsi);
+/* Frames and writes what is ready now (outside the callback too). */
+int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi);
 /* Frees the direct-path buffers. */
 void ssm_wsd_free(ssm_transport *t);
 

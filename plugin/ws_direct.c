@@ -84,12 +84,19 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
         /* One read() for many records, not two (header, body) per record:
          * the agent sends a record per message. */
         SSL_set_read_ahead(t->ssl, 1);
+        /* Records of at most 4 KiB, each read whole by a peer reading 4 KiB
+         * at a time: agent-sim (lws 4.1 server, 4096-byte rx buffer) stalls
+         * for good if it pauses reading inside a bigger record, as it does
+         * under backpressure, since the rest then waits inside OpenSSL where
+         * poll() cannot see it. The lws path wrote a record per frame. */
+        SSL_set_max_send_fragment(t->ssl, 4096);
     }
     t->fd = fd;
     t->rd_wsi = rd;
     ssm_ws_rx_init(&t->rxp, t->rx, RX_MAX);
     t->dropped_seen = 0;
     t->pong_due = false;
+    t->rd_wants_write = false;
     lws_rx_flow_control(wsi, 0); /* lws stops reading: we do */
     t->direct = true;
     return 0;
@@ -162,6 +169,11 @@ static bool put(ssm_transport *t, size_t *len, unsigned op, const uint8_t *p, si
 }
 
 int ssm_wsd_writeable(ssm_transport *t, struct lws *wsi)
+{
+    return ssm_wsd_write_now(t, wsi);
+}
+
+int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi)
 {
     size_t len = 0;
     bool secret = false;
@@ -265,7 +277,15 @@ static ssize_t read_some(ssm_transport *t, uint8_t *buf, size_t cap)
         return r;
     switch (SSL_get_error(t->ssl, r)) {
     case SSL_ERROR_WANT_READ:
+        return -1;
     case SSL_ERROR_WANT_WRITE:
+        LOGW("XPDBG SSL_read WANT_WRITE want=%d pending=%d", SSL_want(t->ssl), SSL_has_pending(t->ssl));
+        /* TLS needs the socket writable first. A record OpenSSL already
+         * holds would get no POLLIN: read again once the socket is writable
+         * (as lws does), not once lws's own pending writes are through. */
+        t->rd_wants_write = true;
+        if (t->rd_wsi)
+            lws_callback_on_writable(t->rd_wsi);
         return -1;
     case SSL_ERROR_ZERO_RETURN:
         return 0;
@@ -383,13 +403,18 @@ static void bulk_update(ssm_transport *t, size_t batch)
 
 /* Reads, then writes what the batch produced (acknowledgements, mostly)
  * right away in one write instead of on a later writable pass. */
-static void on_readable(ssm_transport *t)
+static void read_and_note(ssm_transport *t)
 {
     t->in_read = true;
     t->write_wanted = false;
     size_t batch = read_batch(t);
     t->in_read = false;
     bulk_update(t, batch);
+}
+
+static void on_readable(ssm_transport *t)
+{
+    read_and_note(t);
     if (!t->direct || t->closing || !t->wsi || !(t->write_wanted || t->pong_due))
         return;
     t->write_wanted = false;
@@ -397,7 +422,7 @@ static void on_readable(ssm_transport *t)
         lws_callback_on_writable(t->wsi);
         return;
     }
-    if (ssm_wsd_writeable(t, t->wsi) < 0)
+    if (ssm_wsd_write_now(t, t->wsi) < 0)
         fail(t, t->why[0] ? t->why : "websocket write failed");
 }
 
@@ -425,6 +450,12 @@ int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
     switch (reason) {
     case LWS_CALLBACK_RAW_RX_FILE:
         on_readable(t);
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        if (t->rd_wants_write) {
+            t->rd_wants_write = false;
+            on_readable(t);
+        }
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         /* Hang-up or error on the socket. */
