@@ -6,13 +6,16 @@
  * our CPU. Here, once lws has dialed and upgraded:
  *  - out: every frame the channel has ready is framed and masked
  *    (ssm_ws_frame, keys from OpenSSL's CSPRNG drawn 256 at a time) into one
- *    buffer, handed to lws as LWS_WRITE_RAW: one send (or SSL_write) per
- *    writable callback; lws still buffers what the socket does not take;
+ *    buffer, handed to lws as LWS_WRITE_RAW: one send (over TLS a few
+ *    records of at most 4 KiB) per batch; lws still buffers what the socket
+ *    does not take;
  *  - in: lws's own POLLIN is switched off (rx flow control) and a duplicate
  *    of the socket is adopted as a raw descriptor; on readable we recv (or
- *    SSL_read on lws's TLS session) up to 64 KiB at a time and parse in
- *    place. The agent sends nothing before our OpenDataChannel, which goes
- *    out only after this switch, so lws holds no unread websocket bytes.
+ *    SSL_read, with read-ahead, on lws's TLS session) up to 64 KiB at a time
+ *    and parse in place; the acks the batch produced leave at its end. The
+ *    agent sends nothing before our OpenDataChannel, which goes out only
+ *    after this switch, so lws holds no unread websocket bytes;
+ *  - while data streams in, reads are coalesced (see "bulk coalescing").
  * Closing stays with lws (it flushes what it buffered, then closes), and so
  * do its validity pings (whole frames between ours); their pongs come to us
  * and are passed on with lws_validity_confirmed(). */
