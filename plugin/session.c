@@ -249,9 +249,13 @@ void session_end(ssm_session *s, int exit_code, const char *message)
     if (s->done)
         return;
     s->ending = true;
+    /* message may live in the handler's state, which its stop frees. */
+    char *copy = message && *message ? strdup(message) : NULL;
     stop_handler(s);
-    if (message && *message)
-        ssm_stdout_write_text(message, strlen(message));
+    if (copy) {
+        ssm_stdout_write_text(copy, strlen(copy));
+        free(copy);
+    }
     s->exit_code = exit_code;
     s->done = true;
     ssm_ptimer_cancel(s->chan_timer);
