@@ -97,6 +97,14 @@ void ssm_ptimer_arm(ssm_ptimer *t, uint64_t delay_ms)
     timerfd_settime(t->fd, 0, &its, NULL);
 }
 
+void ssm_ptimer_arm_within(ssm_ptimer *t, uint64_t delay_ms)
+{
+    uint64_t now = mono_ms();
+    if (t->deadline_ms && t->deadline_ms > now && t->deadline_ms <= now + delay_ms)
+        return;
+    ssm_ptimer_arm(t, delay_ms);
+}
+
 void ssm_ptimer_cancel(ssm_ptimer *t)
 {
     if (t->deadline_ms == 0)

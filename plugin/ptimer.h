@@ -22,6 +22,10 @@ const struct lws_protocols *ssm_ptimer_protocol(void);
 ssm_ptimer *ssm_ptimer_new(struct lws_vhost *vh, ssm_ptimer_cb cb, void *user);
 /* (Re)arms to fire once after delay_ms (0: on the next loop turn). */
 void ssm_ptimer_arm(ssm_ptimer *t, uint64_t delay_ms);
+/* Makes sure it fires within delay_ms: keeps an armed expiry that is sooner
+ * (the callback then finds nothing due and re-arms), so a caller re-arming
+ * on every event costs no syscall while the deadline only moves later. */
+void ssm_ptimer_arm_within(ssm_ptimer *t, uint64_t delay_ms);
 void ssm_ptimer_cancel(ssm_ptimer *t);
 /* Disarms and releases the timer (its descriptor closes with its wsi). */
 void ssm_ptimer_free(ssm_ptimer *t);

@@ -140,10 +140,8 @@ static void schedule_timer(ssm_session *s)
         return;
     uint64_t now = session_now_ms();
     int64_t to = ssm_chan_next_timeout(s->chan, now);
-    if (to < 0) {
-        ssm_ptimer_cancel(s->chan_timer);
-        return;
-    }
+    if (to < 0)
+        return; /* an armed expiry just finds nothing due */
     bool open = ssm_transport_is_open(s->tp);
     if (!open) {
         /* While the socket is down only the give-up check matters. */
@@ -161,7 +159,7 @@ static void schedule_timer(ssm_session *s)
          * the wake-ups; no RTO is that short to matter. */
         to = SSM_TIMER_MIN_MS;
     }
-    ssm_ptimer_arm(s->chan_timer, (uint64_t)to);
+    ssm_ptimer_arm_within(s->chan_timer, (uint64_t)to);
 }
 
 static void kick(ssm_session *s)
