@@ -320,13 +320,17 @@ static bool modelled_error(enum op_kind kind, const char *code)
     return false;
 }
 
-/* smithy's SanitizeErrorCode: "prefix#Code:suffix" -> "Code". */
+/* smithy's SanitizeErrorCode: "prefix#Code:suffix" -> "Code" (the ':' cut
+ * first, so a '#' inside the suffix does not count). */
 static void sanitize_code(const char *in, char *out, size_t cap)
 {
-    const char *hash = strrchr(in, '#');
-    if (hash)
-        in = hash + 1;
     size_t n = strcspn(in, ":");
+    for (size_t i = n; i > 0; i--)
+        if (in[i - 1] == '#') {
+            in += i;
+            n -= i;
+            break;
+        }
     if (n >= cap)
         n = cap - 1;
     memcpy(out, in, n);
