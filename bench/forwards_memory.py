@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,29 +29,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 import ssmtest as T  # noqa: E402
 
 PF_DOC = "AWS-StartPortForwardingSession"
-
-
-class Echo:
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
-        self.port = self.ls.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c):
-        with c:
-            while (d := c.recv(65536)):
-                c.sendall(d)
 
 
 def clean_env(extra):
@@ -67,28 +43,8 @@ def clean_env(extra):
     return env
 
 
-def tree(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for t in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def rollup(pid):
-    vals = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "kB":
-                vals[parts[0].rstrip(":")] = int(parts[1])
-    return vals
+tree = T.proc_tree
+rollup = T.smaps_rollup
 
 
 def wait_lines(path, n, procs, timeout=60):
@@ -218,7 +174,7 @@ def main():
     counts = [int(x) for x in a.counts.split(",")]
     official = os.environ.get("OFFICIAL_PLUGIN")
     d = tempfile.mkdtemp(prefix="fwd-mem-")
-    echo = Echo()
+    echo = T.EchoServer()
     rows = []
     with T.Sim() as sim:
         for n in counts:

@@ -10,7 +10,6 @@ import select
 import signal
 import socket
 import tempfile
-import threading
 import time
 
 import ssmtest as T
@@ -21,42 +20,7 @@ REMOTE_DOC = "AWS-StartPortForwardingSessionToRemoteHost"
 
 # ---- local destination servers ----------------------------------------------
 
-class EchoServer:
-    """Threaded TCP echo server on 127.0.0.1 (the forwarding destination)."""
-
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(256)
-        self.port = self.ls.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c):
-        try:
-            while True:
-                d = c.recv(262144)
-                if not d:
-                    break
-                c.sendall(d)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.ls.close()
+EchoServer = T.EchoServer  # shared with bench/ (tests/lib/ssmtest.py)
 
 
 def free_port():

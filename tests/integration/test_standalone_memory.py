@@ -25,30 +25,8 @@ from test_standalone import sa_env
 PRIVATE_DIRTY_LIMIT_KB = 16 * 1024  # standalone tree; measured ~2-3 MiB
 
 
-def tree(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for t in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def rollup(pid):
-    vals = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "kB":
-                vals[parts[0].rstrip(":")] = int(parts[1])
-    with open(f"/proc/{pid}/comm") as f:
-        vals["comm"] = f.read().strip()
-    return vals
+tree = T.proc_tree
+rollup = T.smaps_rollup
 
 
 def measure(argv, env, ready):

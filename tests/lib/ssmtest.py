@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import struct
+import threading
 import subprocess
 import sys
 import tempfile
@@ -526,6 +527,74 @@ def main(tests):
         sys.stdout.flush()
     _cleanup()
     sys.exit(1 if failed else 0)
+
+
+# ---- local destinations and process memory (tests and bench/) ---------------
+
+class EchoServer:
+    """Threaded TCP echo server on 127.0.0.1 (the forwarding destination)."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(256)
+        self.port = self.ls.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo(c):
+        try:
+            while True:
+                d = c.recv(262144)
+                if not d:
+                    break
+                c.sendall(d)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.ls.close()
+
+
+def proc_tree(pid):
+    """pid and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def smaps_rollup(pid):
+    """/proc/PID/smaps_rollup as {field: kB}, plus "comm"."""
+    vals = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB":
+                vals[parts[0].rstrip(":")] = int(parts[1])
+    with open(f"/proc/{pid}/comm") as f:
+        vals["comm"] = f.read().strip()
+    return vals
 
 
 # ---- SigV4 (the tests' own signer, for API calls the tests make) -------------
