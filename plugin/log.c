@@ -1,12 +1,14 @@
 /* File logger, off unless SSM_PLUGIN_LOG names a file. */
 #include "log.h"
 
+#include <fcntl.h>
 #include <libwebsockets.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static FILE *log_fp;
 static int log_level = SSM_LOG_INFO;
@@ -31,7 +33,11 @@ void ssm_log_init(void)
             log_level = SSM_LOG_DEBUG;
     }
     if (path && *path && !log_fp) {
-        log_fp = fopen(path, "a");
+        /* 0600: the log names sessions and hosts; nobody else needs it. */
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        log_fp = fd >= 0 ? fdopen(fd, "a") : NULL;
+        if (!log_fp && fd >= 0)
+            close(fd);
         if (log_fp)
             setvbuf(log_fp, NULL, _IOLBF, 0);
     }
