@@ -198,11 +198,6 @@ void ssm_transport_set_why(ssm_transport *t, const char *what)
     snprintf(t->why, sizeof t->why, "%s", what && *what ? what : "connection failed");
 }
 
-static void set_why(ssm_transport *t, const char *what)
-{
-    ssm_transport_set_why(t, what);
-}
-
 static void went_down(ssm_transport *t, bool was_open)
 {
     ssm_wsd_stop(t);
@@ -231,19 +226,19 @@ static void ping_timer(lws_sorted_usec_list_t *sul)
 static int on_writeable(ssm_transport *t, struct lws *wsi)
 {
     if (t->direct)
-        return ssm_wsd_writeable(t, wsi);
+        return ssm_wsd_write_now(t, wsi);
     uint8_t *body = t->tx + LWS_PRE;
     if (!t->open_sent) {
         size_t n = strlen(t->open_msg);
         if (n > t->tx_cap) {
-            set_why(t, "OpenDataChannel message too large");
+            ssm_transport_set_why(t, "OpenDataChannel message too large");
             return -1;
         }
         memcpy(body, t->open_msg, n);
         int w = lws_write(wsi, body, n, LWS_WRITE_TEXT);
         OPENSSL_cleanse(body, n); /* the token */
         if (w < (int)n) {
-            set_why(t, "websocket write failed");
+            ssm_transport_set_why(t, "websocket write failed");
             return -1;
         }
         t->open_sent = true;
@@ -254,7 +249,7 @@ static int on_writeable(ssm_transport *t, struct lws *wsi)
         t->ping_due = false;
         memcpy(body, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
         if (lws_write(wsi, body, sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0) {
-            set_why(t, "websocket ping failed");
+            ssm_transport_set_why(t, "websocket ping failed");
             return -1;
         }
         lws_callback_on_writable(wsi);
@@ -263,7 +258,7 @@ static int on_writeable(ssm_transport *t, struct lws *wsi)
     size_t n = t->ops->pull(t->user, body, t->tx_cap);
     if (n) {
         if (lws_write(wsi, body, n, LWS_WRITE_BINARY) < (int)n) {
-            set_why(t, "websocket write failed");
+            ssm_transport_set_why(t, "websocket write failed");
             return -1;
         }
     }
@@ -315,7 +310,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
         char **p = (char **)in;
         size_t hl = strlen(t->headers);
         if (hl + 1 > len) {
-            set_why(t, "upgrade headers too long");
+            ssm_transport_set_why(t, "upgrade headers too long");
             return -1;
         }
         memcpy(*p, t->headers, hl);
@@ -352,19 +347,19 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
             char buf[128];
             unsigned code = len >= 2 ? ((unsigned)((uint8_t *)in)[0] << 8 | ((uint8_t *)in)[1]) : 0;
             snprintf(buf, sizeof buf, "the service closed the websocket (code %u)", code);
-            set_why(t, buf);
+            ssm_transport_set_why(t, buf);
         }
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (t && t->wsi == wsi) {
             if (t->tls_why[0])
-                set_why(t, t->tls_why);
+                ssm_transport_set_why(t, t->tls_why);
             else if (in && strstr((const char *)in, "SSL")) {
                 char buf[240];
                 snprintf(buf, sizeof buf, "TLS handshake failed (%s)", (const char *)in);
-                set_why(t, buf);
+                ssm_transport_set_why(t, buf);
             } else
-                set_why(t, in ? (const char *)in : "connection failed");
+                ssm_transport_set_why(t, in ? (const char *)in : "connection failed");
             LOGW("websocket connection error: %s", t->why);
             went_down(t, false);
         }
@@ -372,7 +367,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (t && t->wsi == wsi) {
             if (!t->why[0])
-                set_why(t, "websocket closed");
+                ssm_transport_set_why(t, "websocket closed");
             LOGW("websocket closed: %s", t->why);
             went_down(t, true);
         }

@@ -75,9 +75,8 @@ int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
 int ssm_wsd_start(ssm_transport *t, struct lws *wsi);
 /* Stops reading (the connection is going away); idempotent. */
 void ssm_wsd_stop(ssm_transport *t);
-/* The CLIENT_WRITEABLE callback while direct: 0, or -1 to drop the wsi. */
-int ssm_wsd_writeable(ssm_transport *t, struct lws *wsi);
-/* Frames and writes what is ready now (outside the callback too). */
+/* Frames and writes what is ready now: from CLIENT_WRITEABLE while direct,
+ * and right after a read batch. 0, or -1 to drop the wsi. */
 int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi);
 /* Frees the direct-path buffers. */
 void ssm_wsd_free(ssm_transport *t);

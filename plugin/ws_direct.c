@@ -171,11 +171,6 @@ static bool put(ssm_transport *t, size_t *len, unsigned op, const uint8_t *p, si
     return w != 0;
 }
 
-int ssm_wsd_writeable(ssm_transport *t, struct lws *wsi)
-{
-    return ssm_wsd_write_now(t, wsi);
-}
-
 int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi)
 {
     size_t len = 0;
@@ -282,7 +277,6 @@ static ssize_t read_some(ssm_transport *t, uint8_t *buf, size_t cap)
     case SSL_ERROR_WANT_READ:
         return -1;
     case SSL_ERROR_WANT_WRITE:
-        LOGW("XPDBG SSL_read WANT_WRITE want=%d pending=%d", SSL_want(t->ssl), SSL_has_pending(t->ssl));
         /* TLS needs the socket writable first. A record OpenSSL already
          * holds would get no POLLIN: read again once the socket is writable
          * (as lws does), not once lws's own pending writes are through. */
