@@ -11,9 +11,7 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import tempfile
-import threading
 import time
 
 import ssmtest
@@ -33,34 +31,7 @@ def exiting(sid):
     return f"\n\nExiting session with sessionId: {sid}.\n\n"
 
 
-class EchoServer:
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(8)
-        self.port = self.ls.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _echo(c):
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    return
-                c.sendall(d)
-
-    def close(self):
-        self.ls.close()
+EchoServer = ssmtest.EchoServer
 
 
 def closed_port():
@@ -71,34 +42,13 @@ def closed_port():
     return p
 
 
-class Plugin:
-    """Our plugin on pipes, stdout collected by a thread."""
+class Plugin(ssmtest.Piped):
+    """Our plugin in a port session on pipes."""
 
     def __init__(self, sim, resp):
         argv, env = ssmtest.plugin_invocation(resp, sim, doc=PF_DOC)
         self.sid = resp["SessionId"]
-        self.p = ssmtest.run_pipes(argv, env)
-        self.out = bytearray()
-        self.err = bytearray()
-        self.threads = [threading.Thread(target=self._read, args=(f, b), daemon=True)
-                        for f, b in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _read(f, buf):
-        while True:
-            b = f.read1(65536)
-            if not b:
-                return
-            buf.extend(b)
-
-    def wait_for(self, needle, timeout=10.0):
-        needle = needle.encode() if isinstance(needle, str) else needle
-        deadline = time.time() + timeout
-        while needle not in self.out:
-            check(time.time() < deadline, f"did not see {needle!r}; stdout {bytes(self.out)!r}")
-            time.sleep(0.02)
+        super().__init__(argv, env)
 
     def port(self):
         self.wait_for(" opened for sessionId ")
@@ -107,15 +57,7 @@ class Plugin:
         return int(m.group(1))
 
     def finish(self, timeout=15.0):
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            raise ssmtest.TestFailure(f"plugin did not exit; stdout {bytes(self.out)!r}")
-        for t in self.threads:
-            t.join(5)
-        check(bytes(self.err) == b"", f"stderr must stay empty: {bytes(self.err)!r}")
-        return rc
+        return super().finish(timeout)
 
 
 def session(sim, params):

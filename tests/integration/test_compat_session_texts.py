@@ -29,44 +29,7 @@ def exiting(sid):
     return f"\n\nExiting session with sessionId: {sid}.\n\n"
 
 
-class Piped:
-    def __init__(self, argv, env):
-        self.p = ssmtest.run_pipes(argv, env)
-        self.out = bytearray()
-        self.err = bytearray()
-        self.threads = [threading.Thread(target=self._read, args=(f, b), daemon=True)
-                        for f, b in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def _read(f, buf):
-        while True:
-            b = f.read1(65536)
-            if not b:
-                return
-            buf.extend(b)
-
-    def wait_for(self, needle, timeout=10.0):
-        deadline = time.time() + timeout
-        while needle not in self.out:
-            check(time.time() < deadline, f"did not see {needle!r}; stdout {bytes(self.out)!r}")
-            time.sleep(0.02)
-
-    def write(self, data):
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def finish(self, timeout=20.0):
-        try:
-            rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            raise ssmtest.TestFailure(f"plugin did not exit; stdout {bytes(self.out)!r}")
-        for t in self.threads:
-            t.join(5)
-        check(bytes(self.err) == b"", f"stderr must stay empty: {bytes(self.err)!r}")
-        return rc
+Piped = ssmtest.Piped
 
 
 def expect(out, rc, text, want_rc=0):

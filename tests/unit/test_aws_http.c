@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "loopback_listener.h"
 #include "aws_api.h"
 #include "aws_creds.h"
 #include "aws_http.h"
@@ -180,17 +181,8 @@ static void server_start_tls(route_fn route, SSL_CTX *tls)
     memset(&srv, 0, sizeof srv);
     srv.route = route;
     srv.tls = tls;
-    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    getsockname(srv.lfd, (struct sockaddr *)&a, &al);
-    srv.port = ntohs(a.sin_port);
-    assert_int_equal(listen(srv.lfd, 16), 0);
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000}; /* accept wakes to see stop */
-    setsockopt(srv.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    srv.lfd = loopback_listener(&srv.port);
+    assert_true(srv.lfd >= 0);
     pthread_create(&srv.th, NULL, server_main, NULL);
 }
 

@@ -35,6 +35,7 @@
 
 #include <libwebsockets.h>
 
+#include "loopback_listener.h"
 #include "aws_api.h"
 #include "aws_http.h"
 
@@ -125,17 +126,8 @@ static void *server_main(void *arg)
 static void server_start(void)
 {
     memset(&srv, 0, sizeof srv);
-    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    getsockname(srv.lfd, (struct sockaddr *)&a, &al);
-    srv.port = ntohs(a.sin_port);
-    assert_int_equal(listen(srv.lfd, 16), 0);
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000}; /* accept wakes to see stop */
-    setsockopt(srv.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    srv.lfd = loopback_listener(&srv.port);
+    assert_true(srv.lfd >= 0);
     assert_int_equal(pthread_create(&srv.th, NULL, server_main, NULL), 0);
 }
 
