@@ -7,7 +7,9 @@ the same run (so ratios share the machine's load). Reuses bench/run.
         [--scheme ws|wss] [--reps N] [--perf DIR]
 
 --perf DIR records `perf record -g` of each plugin during the transfer into
-DIR/<label>-<scheme>-<rep>.data."""
+DIR/<label>-<scheme>-<rep>.data. With BENCH_ATTACH set, that command runs
+instead, with the output path and "-p PID" appended, e.g.
+BENCH_ATTACH="perf stat -e syscalls:sys_enter_poll -o" counts poll() calls."""
 
 import argparse
 import importlib.machinery
@@ -36,7 +38,7 @@ def down_once(R, binary, sim_factory, mib, perf_out):
     fw = R.start_plugin(binary, sim_factory, src.port)
     perf = None
     if perf_out:
-        perf = subprocess.Popen(["perf", "record", "--call-graph", os.environ.get("PERF_CALLGRAPH", "fp"), "-q", "-o", perf_out, "-p", str(fw.pid)],
+        perf = subprocess.Popen((os.environ["BENCH_ATTACH"].split() + [perf_out] if os.environ.get("BENCH_ATTACH") else ["perf", "record", "--call-graph", os.environ.get("PERF_CALLGRAPH", "fp"), "-q", "-o", perf_out]) + ["-p", str(fw.pid)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
     c0 = R.cpu_s(fw.pid)

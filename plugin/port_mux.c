@@ -32,6 +32,7 @@ typedef struct mux_conn {
     port_fd *f;
     uint32_t sid;
     bool read_paused;
+    bool drain_due; /* stream data waits for the end of this loop turn */
     struct mux_conn *prev, *next;
 } mux_conn;
 
@@ -39,7 +40,8 @@ typedef struct mux {
     ssm_session *s;
     ssm_smux *smux;
     port_listener *ln;
-    port_timer *ka_timer, *exit_timer;
+    port_timer *ka_timer, *exit_timer, *drain_timer;
+    bool drain_armed;
     mux_conn *conns;
     bool accepted_once;
     bool in_payload;       /* inside on_payload: no re-entrant resume */
@@ -203,18 +205,42 @@ static void conn_close(mux_conn *c)
     maybe_resume_delivery(mx);
 }
 
-/* Small amounts wait for the socket's writable callback, so the payloads of
- * one loop iteration leave in one send(); a lot is written at once. */
+/* Small amounts wait for the end of this loop turn (a zero-delay timer
+ * runs before the next poll), so the payloads of one read batch leave in
+ * one send() without a poll round trip; a lot is written at once. */
 #define MUX_DRAIN_NOW 32768u
+
+static void drain_fire(void *user)
+{
+    mux *mx = user;
+    mx->drain_armed = false;
+    /* Rescan from the head: a drain can close connections (and delivery
+     * it resumes can flag others). */
+    for (;;) {
+        mux_conn *c = mx->conns;
+        while (c && !c->drain_due)
+            c = c->next;
+        if (!c)
+            return;
+        c->drain_due = false;
+        conn_drain(c);
+    }
+}
 
 static void on_stream_readable(void *user, uint32_t sid, void *stream_user)
 {
     mux *mx = user;
     mux_conn *c = stream_user;
-    if (ssm_smux_readable(mx->smux, sid) >= MUX_DRAIN_NOW)
+    if (ssm_smux_readable(mx->smux, sid) >= MUX_DRAIN_NOW) {
+        c->drain_due = false;
         conn_drain(c);
-    else
-        port_fd_want_write(c->f);
+        return;
+    }
+    c->drain_due = true;
+    if (!mx->drain_armed) {
+        mx->drain_armed = true;
+        port_timer_arm(mx->drain_timer, 0);
+    }
 }
 
 static void on_accept(void *user, int fd)
@@ -306,7 +332,8 @@ static int mux_start(ssm_session *s, void **state)
     mx->smux = ssm_smux_new(&cfg, &cb, mx, now);
     mx->ka_timer = port_timer_new(s, keepalive_fire, mx);
     mx->exit_timer = port_timer_new(s, exit_fire, mx);
-    if (!mx->smux || !mx->ka_timer || !mx->exit_timer)
+    mx->drain_timer = port_timer_new(s, drain_fire, mx);
+    if (!mx->smux || !mx->ka_timer || !mx->exit_timer || !mx->drain_timer)
         return port_start_failed(s, state, mux_stop, "out of memory");
 
 
@@ -396,6 +423,7 @@ static void mux_stop(void *state)
     port_listen_close(mx->ln);
     port_timer_free(mx->ka_timer);
     port_timer_free(mx->exit_timer);
+    port_timer_free(mx->drain_timer);
     ssm_smux_free(mx->smux);
     free(mx);
 }

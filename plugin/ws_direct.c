@@ -82,11 +82,17 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
     t->bulk = false;
     t->ssl = lws_get_ssl(wsi);
     if (t->ssl) {
-        /* We retry a write from a different place than lws would. */
-        SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        /* Writes are retried from lws's buffer, not ours; see send_raw. */
+        SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
         /* One read() for many records, not two (header, body) per record:
          * the agent sends a record per message. */
         SSL_set_read_ahead(t->ssl, 1);
+        /* ... and up to RD_CAP of them per read(): OpenSSL sizes its read
+         * buffer for one 16 KiB record, which took two read()s per 16 KiB
+         * of 1 KiB records. The buffer is reallocated at the new size on
+         * the next read (the agent has sent nothing yet: nothing pending). */
+        SSL_set_default_read_buffer_len(t->ssl, RD_CAP);
+        SSL_free_buffers(t->ssl);
         /* Records of at most 4 KiB, each read whole by a peer reading 4 KiB
          * at a time: agent-sim (lws 4.1 server, 4096-byte rx buffer) stalls
          * for good if it pauses reading inside a bigger record, as it does
@@ -171,6 +177,45 @@ static bool put(ssm_transport *t, size_t *len, unsigned op, const uint8_t *p, si
     return w != 0;
 }
 
+/* Writes a batch of frames: straight to the socket (through TLS) while it
+ * takes them, and only what it does not take goes to lws, which buffers it
+ * and sends it before anything else. lws_write alone sends at most about
+ * 4 KiB (one TLS record) per writable turn, so a batch of acks took a poll
+ * round trip per 4 KiB. Callers make sure lws holds nothing unsent first,
+ * so frames never overtake each other. With partial writes on, OpenSSL
+ * returns after each record and, when the socket is full, keeps the record
+ * it could not finish: lws's retry then starts with exactly those bytes. */
+static int send_raw(ssm_transport *t, struct lws *wsi, const uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n;
+        if (t->ssl) {
+            ERR_clear_error();
+            int r = SSL_write(t->ssl, buf + off, (int)(len - off));
+            if (r <= 0) {
+                int e = SSL_get_error(t->ssl, r);
+                if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+                    return -1;
+                break;
+            }
+            n = r;
+        } else {
+            n = send(t->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                    return -1;
+                break;
+            }
+        }
+        off += (size_t)n;
+    }
+    if (off == len)
+        return 0;
+    return lws_write(wsi, (uint8_t *)buf + off, len - off, LWS_WRITE_RAW) < (int)(len - off) ? -1
+                                                                                             : 0;
+}
+
 int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi)
 {
     size_t len = 0;
@@ -205,10 +250,10 @@ int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi)
         }
     }
     if (len) {
-        int w = lws_write(wsi, t->out, len, LWS_WRITE_RAW);
+        int w = send_raw(t, wsi, t->out, len);
         if (secret)
             OPENSSL_cleanse(t->out, len); /* the token (masked, with its key) */
-        if (w < (int)len) {
+        if (w < 0) {
             ssm_transport_set_why(t, "websocket write failed");
             return -1;
         }
@@ -342,14 +387,16 @@ static size_t read_batch(ssm_transport *t)
  * socket's SO_RCVLOWAT makes the kernel wake us only once BULK_BYTES are
  * there, and a one-shot timer BULK_WAIT_US after each batch collects a
  * shorter tail. So in bulk a message waits at most BULK_WAIT_US before it
- * is read (and acknowledged); a tail batch under BULK_EXIT bytes (the stream
- * stopped or slowed right down) ends bulk mode, and interactive traffic,
- * never reaching BULK_ENTER, is read the moment it arrives. */
-#define BULK_BYTES (16 * 1024)
-#define BULK_WAIT_US 500
+ * is read (and acknowledged); a tail timer that finds nothing (the stream
+ * stopped) ends bulk mode, and interactive traffic, never reaching
+ * BULK_ENTER, is read the moment it arrives. A small tail does not end it:
+ * a sender with a small window (agent-sim keeps 128 messages in flight)
+ * answers every ack with a message, and acking each alone then locks both
+ * sides into a wake-up per message. */
+#define BULK_BYTES (32 * 1024)
+#define BULK_WAIT_US 1000
 #define BULK_ENTER (32 * 1024)
 #define BULK_WINDOW_US 4000
-#define BULK_EXIT 2048
 
 static void set_lowat(ssm_transport *t, int bytes)
 {
@@ -388,7 +435,7 @@ static void bulk_update(ssm_transport *t, size_t batch)
             return;
         t->bulk = true;
         set_lowat(t, BULK_BYTES);
-    } else if (batch < BULK_EXIT) {
+    } else if (batch == 0) {
         t->bulk = false;
         t->win_bytes = 0;
         set_lowat(t, 1);
