@@ -33,11 +33,32 @@ static const char kms_legacy_cli_error[] =
     "Installed version of CLI does not support Session Manager encryption feature. Please "
     "upgrade to the latest version of your CLI (e.g., AWS CLI).";
 
-uint64_t session_now_ms(void)
+/* Inside a read batch every message and ack shares the batch's clock
+ * reading instead of reading it several times per message: a batch lasts a
+ * few hundred microseconds (a few milliseconds at its 1 MiB budget), noise
+ * against RTTs and timeouts counted in tens of milliseconds and more. */
+static unsigned clock_holds;
+static uint64_t clock_held_ms;
+
+static uint64_t clock_read_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t session_now_ms(void)
+{
+    return clock_holds ? clock_held_ms : clock_read_ms();
+}
+
+static void tp_on_batch(void *user, bool begin)
+{
+    (void)user;
+    if (begin && clock_holds++ == 0)
+        clock_held_ms = clock_read_ms();
+    else if (!begin && clock_holds > 0)
+        clock_holds--;
 }
 
 static void random_bytes(void *user, uint8_t *buf, size_t n)
@@ -879,6 +900,7 @@ static const ssm_transport_ops tp_ops = {
     .pull = tp_pull,
     .want_write = tp_want_write,
     .on_down = tp_on_down,
+    .on_batch = tp_on_batch,
 };
 
 /* ---- what the loop calls (session_loop.c) ---- */

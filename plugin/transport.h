@@ -27,6 +27,9 @@ typedef struct ssm_transport_ops {
      * dropped (was_open true). The transport is idle afterwards. why is a
      * short human-readable cause. Not called after ssm_transport_close(). */
     void (*on_down)(void *user, const char *why, bool was_open);
+    /* Optional: a read batch begins (true) / ends (false). The messages and
+     * pulls in between happen within microseconds of each other. */
+    void (*on_batch)(void *user, bool begin);
 } ssm_transport_ops;
 
 typedef struct ssm_transport_config {

@@ -456,7 +456,7 @@ static void read_and_note(ssm_transport *t)
     bulk_update(t, batch);
 }
 
-static void on_readable(ssm_transport *t)
+static void read_then_write(ssm_transport *t)
 {
     read_and_note(t);
     if (!t->direct || t->closing || !t->wsi || !(t->write_wanted || t->pong_due))
@@ -468,6 +468,15 @@ static void on_readable(ssm_transport *t)
     }
     if (ssm_wsd_write_now(t, t->wsi) < 0)
         fail(t, t->why[0] ? t->why : "websocket write failed");
+}
+
+static void on_readable(ssm_transport *t)
+{
+    if (t->ops->on_batch)
+        t->ops->on_batch(t->user, true);
+    read_then_write(t);
+    if (t->ops->on_batch)
+        t->ops->on_batch(t->user, false);
 }
 
 int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -4,7 +4,6 @@
 
 #include "ssm_uuid.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -270,24 +269,41 @@ static int append(char *buf, size_t cap, size_t *pos, const char *s)
     return 0;
 }
 
+/* Decimal text of v (an ack is built per received message: no printf). */
+static int append_i64(char *buf, size_t cap, size_t *pos, int64_t v)
+{
+    char tmp[21];
+    size_t n = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--n] = '-';
+    size_t len = sizeof tmp - n;
+    if (*pos + len >= cap)
+        return -1;
+    memcpy(buf + *pos, tmp + n, len);
+    *pos += len;
+    return 0;
+}
+
 int ssm_ack_body(char *buf, size_t cap, const char *acked_type, const uint8_t id[16], int64_t seq)
 {
     if (!buf || cap == 0 || !acked_type || !id)
         return -1;
     char uuid[SSM_UUID_STRLEN + 1];
-    char tail[192];
     size_t pos = 0;
     ssm_uuid_format(id, uuid);
     /* Key order is fixed by §7.2 (it is what the official plugin emits). */
-    int n =
-        snprintf(tail, sizeof tail,
-                 "\",\"AcknowledgedMessageId\":\"%s\",\"AcknowledgedMessageSequenceNumber\":%lld,"
-                 "\"IsSequentialMessage\":true}",
-                 uuid, (long long)seq);
-    if (n < 0 || (size_t)n >= sizeof tail)
-        return -1;
     if (append(buf, cap, &pos, "{\"AcknowledgedMessageType\":\"") != 0 ||
-        json_escape(buf, cap, &pos, acked_type) != 0 || append(buf, cap, &pos, tail) != 0) {
+        json_escape(buf, cap, &pos, acked_type) != 0 ||
+        append(buf, cap, &pos, "\",\"AcknowledgedMessageId\":\"") != 0 ||
+        append(buf, cap, &pos, uuid) != 0 ||
+        append(buf, cap, &pos, "\",\"AcknowledgedMessageSequenceNumber\":") != 0 ||
+        append_i64(buf, cap, &pos, seq) != 0 ||
+        append(buf, cap, &pos, ",\"IsSequentialMessage\":true}") != 0) {
         buf[0] = '\0';
         return -1;
     }
