@@ -73,10 +73,27 @@ static ssize_t ring_write_once(void)
     return w;
 }
 
+/* New output is written at the end of this loop turn (a zero-delay timer
+ * runs before the next poll), so what one read batch queued leaves in one
+ * write() without a poll round trip; only a full stdout waits for POLLOUT. */
+static lws_sorted_usec_list_t sul_out_flush;
+static bool out_flush_armed, out_wait_writable;
+static void on_writeable_out(bool in_callback);
+
+static void out_flush(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    out_flush_armed = false;
+    if (out_wsi && !out_wait_writable)
+        on_writeable_out(false);
+}
+
 static void out_kick(void)
 {
-    if (ring_len && out_wsi)
-        lws_callback_on_writable(out_wsi);
+    if (!ring_len || !out_wsi || out_wait_writable || out_flush_armed)
+        return;
+    out_flush_armed = true;
+    lws_sul_schedule(lws_get_context(out_wsi), 0, &sul_out_flush, out_flush, 0);
 }
 
 static void maybe_drained(void)
@@ -95,11 +112,13 @@ static lws_sorted_usec_list_t sul_out_rearm;
 static void out_rearm(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
-    out_kick();
+    if (out_wsi)
+        lws_callback_on_writable(out_wsi);
 }
 
-static void on_writeable_out(void)
+static void on_writeable_out(bool in_callback)
 {
+    out_wait_writable = false;
     /* Drain as much as the fd takes now; stop at EAGAIN. */
     for (int i = 0; i < 8 && ring_len; i++) {
         ssize_t w = ring_write_once();
@@ -113,8 +132,13 @@ static void on_writeable_out(void)
         if (w == 0)
             break;
     }
-    if (ring_len && out_wsi)
-        lws_sul_schedule(lws_get_context(out_wsi), 0, &sul_out_rearm, out_rearm, 1);
+    if (ring_len && out_wsi && !out_broken) {
+        out_wait_writable = true;
+        if (in_callback)
+            lws_sul_schedule(lws_get_context(out_wsi), 0, &sul_out_rearm, out_rearm, 1);
+        else
+            lws_callback_on_writable(out_wsi);
+    }
     maybe_drained();
 }
 
@@ -169,7 +193,7 @@ static int stdio_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, 
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
         if (wsi == out_wsi)
-            on_writeable_out();
+            on_writeable_out(true);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
         if (wsi == out_wsi)
@@ -201,6 +225,10 @@ int ssm_stdout_init(struct lws_vhost *vh, size_t cap)
         return -1;
     ring_cap = cap;
     ring_head = ring_len = 0;
+    /* A previous loop's context (and its timer lists) may be gone. */
+    memset(&sul_out_flush, 0, sizeof sul_out_flush);
+    memset(&sul_out_rearm, 0, sizeof sul_out_rearm);
+    out_flush_armed = out_wait_writable = false;
     set_nonblock(1);
     lws_sock_file_fd_type fd;
     fd.filefd = fcntl(1, F_DUPFD_CLOEXEC, 3);
