@@ -225,8 +225,9 @@ static void release_pages(void *ctx, void *p, size_t n)
 }
 
 /* After a burst the send ring and reorder pool keep the pages it touched
- * (up to the 2 MiB window and 4 MiB pool); an idle session gives them back,
- * which matters with several forwards in one process. */
+ * (up to the 2 MiB window and 4 MiB pool), the transport its 64 KiB
+ * buffers; an idle session gives them back, which matters with several
+ * forwards in one process. */
 static void trim_timer(lws_sorted_usec_list_t *sul)
 {
     ssm_session *s = lws_container_of(sul, ssm_session, sul_trim);
@@ -241,6 +242,7 @@ static void trim_timer(lws_sorted_usec_list_t *sul)
         return;
     }
     ssm_chan_trim(s->chan, release_pages, NULL);
+    ssm_transport_trim(s->tp, release_pages, NULL);
 }
 
 static void note_traffic(ssm_session *s, uint64_t now)

@@ -65,6 +65,12 @@ void ssm_transport_request_write(ssm_transport *t);
 /* Closes the current connection without reporting on_down. */
 void ssm_transport_close(ssm_transport *t);
 bool ssm_transport_is_open(const ssm_transport *t);
+/* An idle connection gives back what its bursts touched: release() gets the
+ * read and frame buffers (their contents are dead between batches) and
+ * OpenSSL frees its record buffers (up to 64 KiB read, 16 KiB write), all
+ * made again on the next read or write. */
+void ssm_transport_trim(ssm_transport *t, void (*release)(void *ctx, void *p, size_t n),
+                        void *ctx);
 
 /* A client SSL_CTX verifying peers against ca_file when set, else the
  * system store, read lazily through OpenSSL's hashed certificate directory

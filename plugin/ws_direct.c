@@ -131,6 +131,17 @@ void ssm_wsd_stop(ssm_transport *t)
     t->fd = -1;
 }
 
+void ssm_transport_trim(ssm_transport *t, void (*release)(void *ctx, void *p, size_t n),
+                        void *ctx)
+{
+    if (t->rd)
+        release(ctx, t->rd, RD_CAP);
+    if (t->out)
+        release(ctx, t->out, t->out_cap);
+    if (t->ssl)
+        SSL_free_buffers(t->ssl); /* refused (harmlessly) while a record is pending */
+}
+
 void ssm_wsd_free(ssm_transport *t)
 {
     free(t->rd);
