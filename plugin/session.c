@@ -939,8 +939,14 @@ static int make_channel(ssm_session *s)
     if (gu && atoi(gu) > 0)
         cc.give_up_ms = (uint64_t)atoi(gu) * 1000;
     const char *wm = getenv("SSM_PLUGIN_SEND_WINDOW_MSGS");
-    if (wm && atoi(wm) > 0)
+    if (wm && atoi(wm) > 0 && atoi(wm) <= 65536) {
         cc.send_window_msgs = (uint32_t)atoi(wm);
+        /* A bigger window holds that many full frames (the ring's pages are
+         * only touched as it fills). */
+        size_t bytes = (size_t)cc.send_window_msgs * ssm_msg_encoded_size(cc.max_payload);
+        if (bytes > cc.send_window_bytes)
+            cc.send_window_bytes = bytes;
+    }
     /* The service is reported to drop connections above ~1000 messages a
      * second, which is also the official plugin's ceiling (a 1 ms sleep per
      * message). A token bucket keeps us at that rate without sleeping;

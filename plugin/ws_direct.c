@@ -100,6 +100,13 @@ int ssm_wsd_start(ssm_transport *t, struct lws *wsi)
          * poll() cannot see it. The lws path wrote a record per frame. */
         SSL_set_max_send_fragment(t->ssl, 4096);
     }
+    /* Tests only: a small fixed send buffer makes a batch outgrow the room
+     * poll() reports, so send_raw's hand-over to lws gets exercised. */
+    const char *sb = getenv("SSM_PLUGIN_TEST_SNDBUF");
+    if (sb && atoi(sb) > 0) {
+        int v = atoi(sb);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    }
     t->fd = fd;
     t->rd_wsi = rd;
     ssm_ws_rx_init(&t->rxp, t->rx, RX_MAX);
@@ -223,6 +230,7 @@ static int send_raw(ssm_transport *t, struct lws *wsi, const uint8_t *buf, size_
     }
     if (off == len)
         return 0;
+    LOGD("websocket socket full: lws buffers the last %zu of %zu bytes", len - off, len);
     return lws_write(wsi, (uint8_t *)buf + off, len - off, LWS_WRITE_RAW) < (int)(len - off) ? -1
                                                                                              : 0;
 }

@@ -53,7 +53,7 @@ static void usage(FILE *f)
           "                 [--withhold-acks-ms N] [--pause-publication-ms N]\n"
           "                 [--cut-after-msgs N] [--cut-after-client-msgs N] [--cut-count K]\n"
           "                 [--cut-mode close|reset]\n"
-          "                 [--start-fail-after N]\n"
+          "                 [--start-fail-after N] [--stall-reads-ms N]\n"
           "                 [--resume-fail-count N] [--resume-fail-ms T] [--resume-empty-token]\n"
           "                 [--resume-new-cell]\n"
           "                 [--access-key AK --secret-key SK [--session-token T]]... [--require-sigv4]\n"
@@ -89,7 +89,7 @@ enum {
     O_DROP, O_DUP, O_REORDER, O_DROP_IN, O_MALFORMED, O_WITHHOLD, O_WITHHOLD_LEGACY, O_PAUSE,
     O_CUT, O_CUT_COUNT, O_CLOSE_AFTER, O_CLOSE_OUTPUT, O_HELP,
     O_SMUX_KA, O_SMUX_TIMEOUT, O_KMS_KEY, O_KMS_CHALLENGE, O_KMS_VALID, O_ECS_AUTH, O_SSO_TOKEN, O_ACCESS_KEY, O_SECRET_KEY, O_SESSION_TOKEN, O_REQUIRE_SIGV4,
-    O_CUT_CLIENT, O_CUT_MODE, O_START_FAIL_AFTER, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
+    O_CUT_CLIENT, O_CUT_MODE, O_START_FAIL_AFTER, O_STALL_READS, O_RESUME_FAIL_COUNT, O_RESUME_FAIL_MS, O_RESUME_EMPTY, O_RESUME_CELL,
 };
 
 static int parse_args(int argc, char **argv)
@@ -121,6 +121,7 @@ static int parse_args(int argc, char **argv)
         {"cut-after-client-msgs", required_argument, 0, O_CUT_CLIENT},
         {"cut-mode", required_argument, 0, O_CUT_MODE},
         {"start-fail-after", required_argument, 0, O_START_FAIL_AFTER},
+        {"stall-reads-ms", required_argument, 0, O_STALL_READS},
         {"resume-fail-count", required_argument, 0, O_RESUME_FAIL_COUNT},
         {"resume-fail-ms", required_argument, 0, O_RESUME_FAIL_MS},
         {"resume-empty-token", no_argument, 0, O_RESUME_EMPTY},
@@ -179,6 +180,7 @@ static int parse_args(int argc, char **argv)
                 bad = 1;
             break;
         case O_START_FAIL_AFTER: bad = parse_u32(optarg, &g_cfg.start_fail_after); break;
+        case O_STALL_READS: bad = parse_u32(optarg, &g_cfg.stall_reads_ms); break;
         case O_RESUME_FAIL_COUNT: bad = parse_u32(optarg, &g_cfg.resume_fail_count); break;
         case O_RESUME_FAIL_MS: bad = parse_u32(optarg, &g_cfg.resume_fail_ms); break;
         case O_RESUME_EMPTY: g_cfg.resume_empty_token = 1; break;

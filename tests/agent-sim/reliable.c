@@ -313,8 +313,29 @@ static void drain(sim_session *s)
     }
 }
 
+static void fault_resume_reads(sim_session *s, void *user)
+{
+    (void)user;
+    sim_record(s, "fault_resume_reads", cJSON_CreateObject());
+    if (s->conn)
+        lws_rx_flow_control(s->conn->wsi, 1);
+}
+
+/* The agent stops reading its socket (a slow or busy host): the client's
+ * socket fills up and its writes must wait, then resume intact. */
+static void maybe_stall_reads(sim_session *s)
+{
+    if (!g_cfg.stall_reads_ms || s->reads_stalled || !s->conn)
+        return;
+    s->reads_stalled = 1;
+    sim_record(s, "fault_stall_reads", cJSON_CreateObject());
+    lws_rx_flow_control(s->conn->wsi, 0);
+    sim_timer_after(s, g_cfg.stall_reads_ms, fault_resume_reads, NULL);
+}
+
 void sim_rel_on_input(sim_session *s, const ssm_msg *m)
 {
+    maybe_stall_reads(s);
     if (sim_chance(g_cfg.drop_in)) {
         sim_record(s, "fault_drop_in", seq_fields(m->seq));
         return;

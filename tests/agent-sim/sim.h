@@ -33,6 +33,7 @@ struct sim_config {
     uint32_t cut_after_client_msgs; /* cut while the client uploads */
     int cut_mode_close;             /* 0: TCP RST (SO_LINGER 0), 1: websocket close 1001 */
     uint32_t start_fail_after; /* StartSession calls past the first N: 400 ThrottlingException */
+    uint32_t stall_reads_ms;   /* stop reading the websocket this long at the first client data */
     /* ResumeSession faults */
     uint32_t resume_fail_count; /* first N calls: 403 AccessDeniedException */
     uint32_t resume_fail_ms;    /* every call fails for T ms after the first cut */
@@ -129,6 +130,7 @@ struct sim_session {
     enum sim_state state;
     struct sim_conn *conn; /* current websocket or NULL */
     uint64_t connect_ms;   /* first data-channel attach */
+    int reads_stalled;     /* --stall-reads-ms done (once per session) */
     uint32_t connects;
 
     /* agent -> client reliable sender */
