@@ -170,6 +170,7 @@ def main():
     ap.add_argument("--aws", default=",".join(x for x in (shutil.which("aws"), "/usr/bin/aws")
                                               if x and os.path.exists(x)))
     a = ap.parse_args()
+    os.sync()  # fresh binaries' dirty page-cache pages count as Private_Dirty
     os.environ["SSM_AGENT_SIM"] = a.sim
     counts = [int(x) for x in a.counts.split(",")]
     official = os.environ.get("OFFICIAL_PLUGIN")
