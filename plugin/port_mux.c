@@ -25,7 +25,11 @@
 #include "ssm_version.h"
 
 #define MUX_OUT_PAYLOAD 1024u   /* the official bridge reads 1024-byte chunks */
-#define MUX_LOCAL_READ 16384u   /* one local read, split into PSH frames by smux */
+/* One local read becomes one PSH frame: its 8-byte header plus at most
+ * 16376 bytes make exactly 16 full Output payloads. A 16 KiB read made 17,
+ * the last one 8 bytes: 6% fewer bytes per message under the 1000 msg/s
+ * pacing cap. */
+#define MUX_LOCAL_READ (16u * MUX_OUT_PAYLOAD - SSM_SMUX_HEADER_SIZE)
 
 typedef struct mux_conn {
     struct mux *mx;
@@ -66,14 +70,25 @@ static void mux_fail(mux *mx, const char *why)
     session_end(mx->s, 0, msg);
 }
 
-/* Moves queued smux bytes into Output payloads while the channel has room. */
+/* Moves queued smux bytes into Output payloads while the channel has room.
+ * Payloads are full (1024 bytes) while data keeps coming: under the pacing
+ * cap every short one is lost throughput. A short tail waits while messages
+ * are still queued ahead of it (it could not leave sooner anyway) and goes
+ * once they are out, unless more local data has filled it up by then. */
 static void flush_out(mux *mx)
 {
     uint8_t buf[MUX_OUT_PAYLOAD];
-    while (ssm_smux_out_pending(mx->smux) > 0) {
+    size_t pending;
+    while ((pending = ssm_smux_out_pending(mx->smux)) > 0) {
         size_t space = session_send_space(mx->s);
-        if (space == 0)
+        /* A nearly full send window would cut a short payload: wait for a
+         * whole one (on_send_space comes once it is free). */
+        if (space < sizeof(buf) && space < pending)
             return;
+        if (pending < sizeof(buf) && session_send_backlog(mx->s) > 0) {
+            session_notify_when_sent(mx->s);
+            return;
+        }
         size_t k = space < sizeof(buf) ? space : sizeof(buf);
         k = ssm_smux_out_read(mx->smux, buf, k); /* session_send copies it */
         if (session_send(mx->s, SSM_PT_OUTPUT, buf, k) != 0) {

@@ -626,6 +626,16 @@ int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t
     return rc;
 }
 
+size_t session_send_backlog(const ssm_session *s)
+{
+    return ssm_chan_unsent(s->chan);
+}
+
+void session_notify_when_sent(ssm_session *s)
+{
+    s->notify_sent = true;
+}
+
 size_t session_send_space(const ssm_session *s)
 {
     if (s->ending)
@@ -865,6 +875,10 @@ static size_t tp_pull(void *user, uint8_t *buf, size_t cap)
     ssm_session *s = user;
     size_t n = ssm_chan_pull(s->chan, session_now_ms(), buf, cap);
     schedule_timer(s);
+    if (n && s->notify_sent && ssm_chan_unsent(s->chan) == 0) {
+        s->notify_sent = false;
+        on_send_space(s);
+    }
     return n;
 }
 

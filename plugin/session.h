@@ -28,6 +28,11 @@ typedef struct ssm_session ssm_session;
 int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t n);
 /* Largest plaintext payload session_send() accepts right now (0: stop reading). */
 size_t session_send_space(const ssm_session *s);
+/* Messages queued ahead of anything sent now, not handed to the socket yet
+ * (pacing, a full socket, a reconnect). */
+size_t session_send_backlog(const ssm_session *s);
+/* One on_send_space() call once that backlog is empty. */
+void session_notify_when_sent(ssm_session *s);
 /* True while the websocket is open (false while (re)connecting). */
 bool session_connected(const ssm_session *s);
 /* True when everything sent so far has been acknowledged by the agent. */

@@ -48,6 +48,7 @@ struct ssm_session {
     struct ssm_ptimer *chan_timer; /* retransmission/pacing: precise (see ptimer.h) */
     lws_sorted_usec_list_t sul_trim; /* gives idle buffer pages back (session.c) */
     bool trim_armed;
+    bool notify_sent; /* on_send_space() once the send backlog is empty */
     uint64_t last_traffic_ms;
 
     /* handshake and handler */

@@ -110,6 +110,11 @@ void chan_tx_reset_connection(ssm_chan *c)
 
 /* ---- sending ---- */
 
+uint32_t ssm_chan_unsent(const ssm_chan *c)
+{
+    return c && c->tx_cursor < c->tx_count ? c->tx_count - c->tx_cursor : 0;
+}
+
 size_t ssm_chan_send_space(const ssm_chan *c)
 {
     if (!c || c->next_seq == INT64_MAX || c->tx_count >= c->cfg.send_window_msgs)

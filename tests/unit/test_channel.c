@@ -1287,10 +1287,12 @@ static void test_pacing(void **state)
     harness *h = mk(&cfg);
     for (int i = 0; i < 6; i++)
         send_tag(h, i);
+    assert_int_equal(ssm_chan_unsent(h->c), 6);
     int64_t data[8];
     int nd;
     drain(h, NULL, NULL, data, &nd);
     assert_int_equal(nd, 2);
+    assert_int_equal(ssm_chan_unsent(h->c), 4); /* the rest waits for tokens */
     assert_int_equal(ssm_chan_next_timeout(h->c, h->now), 100);
     h->now += 99;
     assert_false(ssm_chan_want_write(h->c, h->now));
@@ -1314,6 +1316,8 @@ static void test_pacing(void **state)
     assert_int_equal(nd, 2);
     assert_int_equal(data[0], 3);
     assert_int_equal(data[1], 4);
+    assert_int_equal(ssm_chan_unsent(h->c), 1); /* acks of sent ones change nothing */
+    assert_int_equal(ssm_chan_unsent(NULL), 0);
     rm(h);
 }
 
