@@ -113,7 +113,10 @@ static void sts_call(cjob *j, const aws_credentials *signer)
         };
         ok = aws_sigv4_sign(&in, &so, NULL, 0, NULL, 0) == 0;
     }
-    size_t hl = 512 + (signer && signer->session_token ? strlen(signer->session_token) : 0);
+    /* Sized from what goes in: the Authorization value grows with the
+     * source's access key id, which a credential source chooses. */
+    size_t hl = 128 + strlen(ctype) + (ok && !web ? strlen(so.authorization) + sizeof so.amz_date : 0) +
+                (!web && signer && signer->session_token ? strlen(signer->session_token) : 0);
     headers = ok ? malloc(hl) : NULL;
     if (headers) {
         int n = snprintf(headers, hl, "Content-Type: %s\r\n", ctype);
@@ -131,6 +134,8 @@ static void sts_call(cjob *j, const aws_credentials *signer)
         OPENSSL_cleanse(headers, strlen(headers));
         free(headers);
     }
+    if (!web)
+        OPENSSL_cleanse(&so, sizeof so); /* the signature */
     OPENSSL_cleanse(body, strlen(body));
     free(body);
     free(endpoint);
