@@ -25,15 +25,17 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Temp file in the same directory, then rename: atomic for readers. */
+/* Temp file in the same directory, then rename: atomic for readers. The
+ * temp name is unpredictable and created exclusively (mkostemp: O_EXCL,
+ * 0600), so a link planted beside the ready file is never followed. */
 static int publish_file(const char *path, const char *text, size_t n)
 {
     size_t cap = strlen(path) + 32;
     char *tmp = malloc(cap);
     if (!tmp)
         return -1;
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     int rc = fd < 0 ? -1 : write_all(fd, text, n);
     if (fd >= 0 && close(fd) != 0)
         rc = -1;
