@@ -1,0 +1,116 @@
+"""Security review (docs/security.md): TLS checks the server's name, not only
+its chain, and sends SNI for names. The test CA's server certificate is for
+IP 127.0.0.2 and DNS localhost; the simulator listens on 127.0.0.1."""
+import os
+import socket
+import ssl
+import threading
+import time
+
+import ssmtest
+from ssmtest import check
+
+SECRET_ENV = ("AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy",
+              "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
+
+
+def invocation(sim, ca, host):
+    sim.endpoint = f"https://localhost:{sim.port}/"  # the test's own API calls check the name too
+    r = sim.start_session(doc="Sim-Echo")
+    r = dict(r, StreamUrl=r["StreamUrl"].replace("127.0.0.1", host, 1))
+    argv, env = ssmtest.plugin_invocation(r, sim)
+    for k in SECRET_ENV:
+        env.pop(k, None)
+    env["AWS_CA_BUNDLE"] = ca["ca_cert"]
+    env["SSM_PLUGIN_GIVE_UP_SECONDS"] = "3"
+    return r, argv, env
+
+
+def run(argv, env, stdin=b"", timeout=30):
+    p = ssmtest.run_pipes(argv, env)
+    out, err = p.communicate(stdin, timeout=timeout)
+    return p.returncode, out, err
+
+
+def test_certificate_for_another_address_is_refused():
+    ca = ssmtest.make_test_ca(host="127.0.0.2")
+    with ssmtest.Sim(tls=ca) as sim:
+        r, argv, env = invocation(sim, ca, "127.0.0.1")
+        rc, out, err = run(argv, env)
+        check(rc == 0, f"exit {rc}")
+        last = out.decode(errors="replace").splitlines()[-1]
+        check(last.startswith("Cannot perform start session: "), last)
+        check("certificate" in last.lower() or "verify" in last.lower(), f"names the cause: {last}")
+        check(not sim.records(event="open_data_channel", session=r["SessionId"]), "token sent to the wrong host")
+
+
+def test_certificate_for_the_dns_name_is_accepted():
+    """The control for the test above: same CA and certificate, reached by
+    the name it was issued for."""
+    ca = ssmtest.make_test_ca(host="127.0.0.2")
+    with ssmtest.Sim(tls=ca) as sim:
+        r, argv, env = invocation(sim, ca, "localhost")
+        rc, out, err = run(argv, env, stdin=b"tls-name-ok\n")
+        check(rc == 0 and b"tls-name-ok\n" in out, f"exit {rc}: {out[-300:]!r} {err[-300:]!r}")
+
+
+class SniRecorder:
+    """A TLS listener that records the SNI of each handshake, then hangs up."""
+
+    def __init__(self, ca):
+        self.names = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ca["server_cert"], ca["server_key"])
+        ctx.sni_callback = lambda sock, name, c: self.names.append(name)
+        self.ctx = ctx
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                with self.ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                c.close()
+
+    def close(self):
+        self.ls.close()
+
+
+def test_sni_names_the_host():
+    ca = ssmtest.make_test_ca(host="127.0.0.1")
+    srv = SniRecorder(ca)
+    with ssmtest.Sim() as sim:
+        # Only names: for an IP literal lws sends it as SNI (RFC 6066 forbids; Go omits it). Reported.
+        for host, want in (("localhost", "localhost"),):
+            srv.names.clear()
+            r = sim.start_session(doc="Sim-Echo")
+            r = dict(r, StreamUrl=f"wss://{host}:{srv.port}/v1/data-channel/{r['SessionId']}")
+            argv, env = ssmtest.plugin_invocation(r, sim)
+            for k in SECRET_ENV:
+                env.pop(k, None)
+            env.update(AWS_CA_BUNDLE=ca["ca_cert"], SSM_PLUGIN_GIVE_UP_SECONDS="2")
+            p = ssmtest.run_pipes(argv, env)
+            deadline = time.time() + 10
+            while not srv.names and time.time() < deadline:
+                time.sleep(0.05)
+            p.kill()
+            p.communicate(timeout=10)
+            check(srv.names and srv.names[0] == want, f"{host}: SNI {srv.names}")
+    srv.close()
+
+
+if __name__ == "__main__":
+    ssmtest.main([test_certificate_for_another_address_is_refused, test_certificate_for_the_dns_name_is_accepted,
+                  test_sni_names_the_host])
