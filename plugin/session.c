@@ -626,6 +626,16 @@ int session_send(ssm_session *s, uint32_t payload_type, const uint8_t *p, size_t
     return rc;
 }
 
+/* session_notify_when_sent(): the backlog empties as frames are pulled or,
+ * for replays after a reconnect, as acks arrive. */
+static void check_backlog_sent(ssm_session *s)
+{
+    if (s->notify_sent && ssm_chan_unsent(s->chan) == 0) {
+        s->notify_sent = false;
+        on_send_space(s);
+    }
+}
+
 size_t session_send_backlog(const ssm_session *s)
 {
     return ssm_chan_unsent(s->chan);
@@ -867,6 +877,7 @@ static void tp_on_message(void *user, const uint8_t *p, size_t n)
     note_traffic(s, now);
     if (rc == SSM_CHAN_EINVAL)
         LOGD("dropped a malformed frame (%zu bytes)", n);
+    check_backlog_sent(s);
     kick(s);
 }
 
@@ -875,10 +886,7 @@ static size_t tp_pull(void *user, uint8_t *buf, size_t cap)
     ssm_session *s = user;
     size_t n = ssm_chan_pull(s->chan, session_now_ms(), buf, cap);
     schedule_timer(s);
-    if (n && s->notify_sent && ssm_chan_unsent(s->chan) == 0) {
-        s->notify_sent = false;
-        on_send_space(s);
-    }
+    check_backlog_sent(s);
     return n;
 }
 

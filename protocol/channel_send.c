@@ -110,9 +110,11 @@ void chan_tx_reset_connection(ssm_chan *c)
 
 /* ---- sending ---- */
 
+static uint32_t next_fresh(const ssm_chan *c);
+
 uint32_t ssm_chan_unsent(const ssm_chan *c)
 {
-    return c && c->tx_cursor < c->tx_count ? c->tx_count - c->tx_cursor : 0;
+    return c ? c->tx_count - next_fresh(c) : 0;
 }
 
 size_t ssm_chan_send_space(const ssm_chan *c)

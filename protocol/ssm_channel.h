@@ -92,8 +92,9 @@ int ssm_chan_receive(ssm_chan *c, const uint8_t *frame, size_t len, uint64_t now
 int ssm_chan_send(ssm_chan *c, uint32_t payload_type, const uint8_t *p, size_t n, uint64_t now_ms);
 /* Largest payload ssm_chan_send() would accept now (0: window full). */
 size_t ssm_chan_send_space(const ssm_chan *c);
-/* Messages queued that ssm_chan_pull() has not handed out on the current
- * connection yet (waiting for pacing, the socket or a connection). */
+/* Messages from the first one ssm_chan_pull() has yet to hand out on the
+ * current connection to the newest (waiting for pacing, the socket or a
+ * connection); acked ones at the front do not count. */
 uint32_t ssm_chan_unsent(const ssm_chan *c);
 
 /* True when ssm_chan_pull() has a frame to hand out at now_ms. */

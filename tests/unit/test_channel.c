@@ -1321,6 +1321,28 @@ static void test_pacing(void **state)
     rm(h);
 }
 
+/* The unsent backlog after a reconnect: replays count until pulled, and
+ * acks (late ones for the previous connection) shrink it without a pull. */
+static void test_unsent_after_reconnect(void **state)
+{
+    (void)state;
+    harness *h = mk(NULL);
+    for (int i = 0; i < 3; i++)
+        send_tag(h, i);
+    assert_int_equal(ssm_chan_unsent(h->c), 3);
+    drain(h, NULL, NULL, NULL, NULL);
+    assert_int_equal(ssm_chan_unsent(h->c), 0);
+    ssm_chan_transport_down(h->c);
+    ssm_chan_transport_up(h->c, h->now);
+    assert_int_equal(ssm_chan_unsent(h->c), 3); /* to replay */
+    agent_ack(h, 1);
+    agent_ack(h, 2);
+    assert_int_equal(ssm_chan_unsent(h->c), 3); /* the head still waits */
+    agent_ack(h, 0);
+    assert_int_equal(ssm_chan_unsent(h->c), 0); /* all acked, nothing pulled */
+    rm(h);
+}
+
 /* Pending acks are bounded; overflow drops the oldest. */
 static void test_ack_queue_overflow(void **state)
 {
@@ -1435,6 +1457,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_channel_closed_and_unknown),
         cmocka_unit_test(test_pacing),
+        cmocka_unit_test(test_unsent_after_reconnect),
         cmocka_unit_test(test_ack_queue_overflow),
         cmocka_unit_test(test_trim),
     };
