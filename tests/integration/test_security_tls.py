@@ -4,6 +4,7 @@ IP 127.0.0.2 and DNS localhost; the simulator listens on 127.0.0.1."""
 import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
 
@@ -111,6 +112,34 @@ def test_sni_names_the_host():
     srv.close()
 
 
+def standalone_start(endpoint, ca):
+    """Standalone mode's StartSession (an AWS API call over aws_http)."""
+    env = dict(os.environ)
+    for k in SECRET_ENV + ("AWS_PROFILE", "SSM_PLUGIN_READY_FILE", "SSM_PLUGIN_READY_FD"):
+        env.pop(k, None)
+    env.update(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", AWS_CA_BUNDLE=ca["ca_cert"],
+               AWS_CONFIG_FILE="/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials")
+    p = subprocess.run([ssmtest.plugin_path(), "start-session", "--target", "i-0123456789abcdef0",
+                        "--endpoint-url", endpoint, "--document-name", "Sim-Echo"],
+                       env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_api_call_checks_the_name_too():
+    """The AWS API client (StartSession here) refuses the wrong address and
+    accepts the certificate's DNS name."""
+    ca = ssmtest.make_test_ca(host="127.0.0.2")
+    with ssmtest.Sim(tls=ca) as sim:
+        rc, out, err = standalone_start(f"https://127.0.0.1:{sim.port}", ca)
+        text = (out + err).decode(errors="replace")
+        # (the reason reads "connect SSL err 1: error:00000001:lib(0)::reason(1)": reported)
+        check(rc != 0 and "StartSession" in text and "SessionId: sim-" not in text, f"exit {rc}: {text[-400:]}")
+        check(not sim.records(event="api_call"), "the signed request reached the server")
+        rc, out, err = standalone_start(f"https://localhost:{sim.port}", ca)
+        check(b"Starting session with SessionId: sim-" in out, f"exit {rc}: {out[-300:]!r} {err[-300:]!r}")
+
+
 if __name__ == "__main__":
     ssmtest.main([test_certificate_for_another_address_is_refused, test_certificate_for_the_dns_name_is_accepted,
-                  test_sni_names_the_host])
+                  test_sni_names_the_host, test_api_call_checks_the_name_too])
