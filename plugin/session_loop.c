@@ -64,6 +64,7 @@ static const char *loop_open(ssm_loop *L)
     info.uid = -1;
     /* Becomes the default of every vhost, the transports' included. */
     info.retry_and_idle_policy = &L->idle_policy;
+    ssm_openssl_init();
     L->ctx = lws_create_context(&info);
     if (!L->ctx)
         return "cannot create the event loop";

@@ -10,6 +10,7 @@
 #include "standalone_exit.h"
 #include "stdio_fd.h"
 #include "terminal.h"
+#include "transport.h"
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
@@ -127,6 +128,7 @@ static void call_start_sessions(const char *region, const ssm_sa_opts *o, char *
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.gid = -1;
     info.uid = -1;
+    ssm_openssl_init();
     b.lws = lws_create_context(&info);
     aws_ctx_config cfg = {.region = region, .profile = o->profile, .ssm_endpoint = o->endpoint};
     b.aws = b.lws ? aws_ctx_new(b.lws, &cfg) : NULL;

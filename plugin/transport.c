@@ -528,6 +528,15 @@ static bool has_hash_links(const char *dir)
     return found;
 }
 
+void ssm_openssl_init(void)
+{
+    /* lws's global TLS init loads them first otherwise; once declined here,
+     * later requests to load them do nothing. */
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_SSL_STRINGS |
+                         OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
+                     NULL);
+}
+
 SSL_CTX *ssm_tls_client_ctx_new(const char *ca_file, const char **err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
