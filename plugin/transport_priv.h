@@ -36,7 +36,7 @@ struct ssm_transport {
     size_t rx_len;
     bool rx_overflow;
     char why[256];   /* last error text */
-    char tls_why[160]; /* certificate verification failure of this attempt */
+    char tls_why[160]; /* certificate verification failure or server alert of this attempt */
     struct ssm_transport *next; /* all transports (see by_vhost) */
 
     /* Direct framing (ws_direct.c) on the established connection. */
@@ -56,6 +56,7 @@ struct ssm_transport {
     uint64_t win_start_us, win_bytes; /* bytes read in the current window */
     bool rd_wants_write; /* SSL_read needs the socket writable first */
     bool in_read;        /* inside a read batch: writes wait for its end */
+    bool draining;       /* reading what is left of a dying connection */
     bool write_wanted;   /* ... and something asked to write meanwhile */
     bool pong_due;
     uint8_t pong[SSM_WS_MAX_CTRL];
@@ -75,6 +76,8 @@ int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
 int ssm_wsd_start(ssm_transport *t, struct lws *wsi);
 /* Stops reading (the connection is going away); idempotent. */
 void ssm_wsd_stop(ssm_transport *t);
+/* Reads what the socket still holds before the connection is reported down. */
+void ssm_wsd_drain(ssm_transport *t);
 /* Frames and writes what is ready now: from CLIENT_WRITEABLE while direct,
  * and right after a read batch. 0, or -1 to drop the wsi. */
 int ssm_wsd_write_now(ssm_transport *t, struct lws *wsi);

@@ -365,10 +365,13 @@ static size_t read_batch(ssm_transport *t)
         if (r == -1)
             return total;
         if (r == 0) {
-            fail(t, "websocket closed");
+            if (!t->draining)
+                fail(t, "websocket closed");
             return total;
         }
         if (r < 0) {
+            if (t->draining)
+                return total;
             char buf[160];
             snprintf(buf, sizeof buf, "websocket read failed (%s)",
                      t->ssl ? "TLS error" : strerror(errno));
@@ -396,6 +399,22 @@ static size_t read_batch(ssm_transport *t)
             return total;
     }
     return total;
+}
+
+/* The connection is going away (a hang-up or reset reported before we
+ * read): take in what the socket still holds first, so a last message, a
+ * channel_closed say, is not lost to the race. */
+void ssm_wsd_drain(ssm_transport *t)
+{
+    if (!t->direct || t->closing || t->draining)
+        return;
+    t->draining = true;
+    if (t->ops->on_batch)
+        t->ops->on_batch(t->user, true);
+    read_batch(t);
+    if (t->ops->on_batch)
+        t->ops->on_batch(t->user, false);
+    t->draining = false;
 }
 
 /* ---- bulk coalescing ----
@@ -530,7 +549,9 @@ int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u
         }
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
-        /* Hang-up or error on the socket. */
+        /* Hang-up or error on the socket (lws closes our duplicate; its
+         * own descriptor and TLS session are still there). */
+        ssm_wsd_drain(t);
         t->rd_wsi = NULL;
         fail(t, "websocket closed");
         return 0;
