@@ -492,6 +492,7 @@ static void ws_sign(aws_op *op)
         auth.security_token = c->session_token ? strdup(c->session_token) : NULL;
         ok = !c->session_token || auth.security_token;
     }
+    OPENSSL_cleanse(&so, sizeof so);
     op_unlink(op);
     op->cb.ws(op->user, ok ? &auth : NULL);
     aws_ws_auth_clear(&auth);

@@ -3,6 +3,7 @@
 #include "aws_creds.h"
 #include "aws_sigv4.h" /* aws_url_parse */
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,11 @@ int aws_creds_container_plan(aws_creds_plan *plan)
     } else if (full && *full) {
         /* As the SDKs: plain HTTP only to loopback or the ECS/EKS agents. */
         aws_url u;
+        struct in_addr a4;
         bool ok = aws_url_parse(full, &u) == 0 &&
-                  (u.tls || !strncmp(u.host, "127.", 4) || !strcasecmp(u.host, "localhost") ||
+                  (u.tls ||
+                   (inet_pton(AF_INET, u.host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                   !strcasecmp(u.host, "localhost") ||
                    !strcmp(u.host, "::1") || !strcmp(u.host, "169.254.170.2") ||
                    !strcmp(u.host, "169.254.170.23") || !strcasecmp(u.host, "fd00:ec2::23"));
         aws_url_free(&u);

@@ -167,11 +167,13 @@ static void store(const aws_sso_token *t)
     wipe_delete(j);
     if (!text)
         return;
-    size_t pl = strlen(t->path) + 8;
+    size_t pl = strlen(t->path) + 16;
     char *tmp = malloc(pl);
     if (tmp) {
-        snprintf(tmp, pl, "%s.tmp", t->path);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* A fresh, unpredictable name (mkostemp: O_EXCL, 0600): a link
+         * planted at a fixed temporary name is never followed. */
+        snprintf(tmp, pl, "%s.tmpXXXXXX", t->path);
+        int fd = mkostemp(tmp, O_CLOEXEC);
         size_t n = strlen(text);
         bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
         if (fd >= 0)

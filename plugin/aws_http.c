@@ -479,7 +479,15 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (r) {
             char why[160];
-            snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection error");
+            /* lws words a TLS failure from SSL_get_error()'s value only;
+             * the certificate check says what was wrong. */
+            SSL *ssl = lws_get_ssl(wsi);
+            long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+            if (v != X509_V_OK)
+                snprintf(why, sizeof why, "TLS certificate verify failed: %s",
+                         X509_verify_cert_error_string(v));
+            else
+                snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection error");
             r->wsi = NULL;
             lws_set_opaque_user_data(wsi, NULL);
             req_finish(r, why);

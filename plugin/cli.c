@@ -80,19 +80,29 @@ static char *target_from(const char *json)
 }
 
 /* argv[1]: the JSON itself, or the name of the variable holding it. The
- * variable is removed so no child process inherits the token. Returns a
- * malloc'd copy (possibly "": Go then reports the end of input), or NULL
- * when out of memory. */
+ * variable's value is wiped where it lies (/proc/PID/environ shows the
+ * process's original environment block) and the variable removed, so
+ * neither a child nor a reader of /proc sees the token. Returns a malloc'd
+ * copy (possibly "": Go then reports the end of input), or NULL when out of
+ * memory. */
 static char *response_text(const char *arg)
 {
     if (strncmp(arg, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
         return strdup(arg);
     /* A name with '=' cannot be a variable (Go reads it as unset). */
-    const char *val = strchr(arg, '=') ? NULL : getenv(arg);
+    char *val = strchr(arg, '=') ? NULL : getenv(arg);
     char *copy = strdup(val ? val : "");
+    if (val)
+        OPENSSL_cleanse(val, strlen(val));
     if (!strchr(arg, '='))
         unsetenv(arg);
     return copy;
+}
+
+void ssm_cli_wipe_argv(int argc, char **argv)
+{
+    if (argc > 1 && strncmp(argv[1], ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+        OPENSSL_cleanse(argv[1], strlen(argv[1]));
 }
 
 /* A malloc'd copy of the string Go keeps for a field (escapes decoded,

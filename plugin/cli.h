@@ -20,6 +20,10 @@ enum ssm_cli_action {
 /* Parses argv exactly as the official plugin does, printing the contract's
  * texts to out. Reads and unsets AWS_SSM_START_SESSION_RESPONSE* variables. */
 int ssm_cli_parse(int argc, char **argv, ssm_cli_args *args, int *exit_code, FILE *out);
+/* After a successful parse: wipes a StartSession response given in argv[1]
+ * (token included) where it lies, so /proc/PID/cmdline, readable by every
+ * local user, no longer shows it. argv must be the process's own. */
+void ssm_cli_wipe_argv(int argc, char **argv);
 /* Frees and wipes (the token) everything in args. */
 void ssm_cli_args_free(ssm_cli_args *args);
 

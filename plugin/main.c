@@ -20,6 +20,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         return exit_code;
     }
+    ssm_cli_wipe_argv(argc, argv);
     printf("\nStarting session with SessionId: %s\n", args.session_id);
     fflush(stdout); /* everything after this goes through the stdout ring */
     exit_code = ssm_session_run(&args);

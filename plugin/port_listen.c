@@ -359,7 +359,11 @@ static int open_unix(port_listener *l, const char *path, char *err, size_t errle
         snprintf(err, errlen, "listen unix %s: socket: %s", path, ssm_go_errno_text(errno, et, sizeof et));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+    /* Owner only, whatever the umask: the forwarded service is behind it. */
+    mode_t old_mask = umask(0077);
+    int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (b < 0 || listen(fd, 1024) < 0) {
         int e = errno;
         snprintf(err, errlen, "listen unix %s: bind: %s", path,
                  ssm_go_errno_text(e, et, sizeof et));

@@ -133,8 +133,9 @@ def test_api_call_checks_the_name_too():
     with ssmtest.Sim(tls=ca) as sim:
         rc, out, err = standalone_start(f"https://127.0.0.1:{sim.port}", ca)
         text = (out + err).decode(errors="replace")
-        # (the reason reads "connect SSL err 1: error:00000001:lib(0)::reason(1)": reported)
         check(rc != 0 and "StartSession" in text and "SessionId: sim-" not in text, f"exit {rc}: {text[-400:]}")
+        check("certificate verify failed" in text and "mismatch" in text.lower(),
+              f"names the cause: {text[-400:]}")
         check(not sim.records(event="api_call"), "the signed request reached the server")
         rc, out, err = standalone_start(f"https://localhost:{sim.port}", ca)
         check(b"Starting session with SessionId: sim-" in out, f"exit {rc}: {out[-300:]!r} {err[-300:]!r}")

@@ -1,8 +1,8 @@
 """Security review (docs/security.md): the unix socket of a port session
 (localConnectionType=unix). Whatever already sits at the path (a file, a
 link to someone's file) is refused, never deleted or followed; the socket we
-create is not writable (so not connectable) by other users under the usual
-umask, and removed on exit."""
+create is owner-only (0700) whatever the umask, even 0, and removed on
+exit."""
 import os
 import signal
 import socket
@@ -58,8 +58,10 @@ def test_link_at_path_is_refused_not_followed():
     T.check(not os.path.lexists(target), "a socket was created through the link")
 
 
-def test_socket_mode_under_umask_022_and_removal():
-    old = os.umask(0o022)  # the plugin inherits it
+def test_socket_mode_under_umask_0_and_removal():
+    # The plugin inherits the umask; even 0 must not open the socket to
+    # other local users (the forwarded service is behind it).
+    old = os.umask(0)
     try:
         echo = EchoServer()
         d = tempfile.mkdtemp(prefix="sec-unix-")
@@ -70,7 +72,7 @@ def test_socket_mode_under_umask_022_and_removal():
             st = os.lstat(path)
             T.check(stat.S_ISSOCK(st.st_mode), "a socket")
             T.check(st.st_uid == os.getuid(), "ours")
-            T.check(not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH), f"mode {oct(st.st_mode & 0o777)}")
+            T.check(st.st_mode & 0o777 == 0o700, f"mode {oct(st.st_mode & 0o777)}")
             c = socket.socket(socket.AF_UNIX)
             c.connect(path)
             c.close()
@@ -84,4 +86,4 @@ def test_socket_mode_under_umask_022_and_removal():
 
 if __name__ == "__main__":
     T.main([test_existing_file_is_refused_not_deleted, test_link_at_path_is_refused_not_followed,
-            test_socket_mode_under_umask_022_and_removal])
+            test_socket_mode_under_umask_0_and_removal])

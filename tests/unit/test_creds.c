@@ -445,6 +445,13 @@ static void test_container_and_imds(void **st)
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://203.0.113.9/creds", 1);
     assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_ECS);
     aws_creds_plan_free(&p);
+    /* Loopback is an address, not a name that starts like one. */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.attacker.example/creds", 1);
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_NONE);
+    aws_creds_plan_free(&p);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.8.9.10:80/creds", 1);
+    assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_ECS);
+    aws_creds_plan_free(&p);
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials", 1);
     assert_int_equal(aws_creds_plan_resolve(&o, NOW, &p), AWS_STEP_ECS);
     aws_creds_plan_free(&p);
