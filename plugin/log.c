@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,12 @@ void ssm_log_init(void)
     if (path && *path && !log_fp) {
         /* 0600: the log names sessions and hosts; nobody else needs it. */
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        /* An existing regular file of ours is narrowed to 0600 too (a
+         * terminal or /dev/stderr is left alone). */
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            (st.st_mode & 0077))
+            fchmod(fd, st.st_mode & 0700);
         log_fp = fd >= 0 ? fdopen(fd, "a") : NULL;
         if (!log_fp && fd >= 0)
             close(fd);

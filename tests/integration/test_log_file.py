@@ -1,6 +1,7 @@
-"""The opt-in log (SSM_PLUGIN_LOG, docs/security.md): created 0600, filled at
-debug level, and free of the session token and of what the session carried;
-stdout and stderr stay as without it."""
+"""The opt-in log (SSM_PLUGIN_LOG, docs/security.md): created 0600 (an
+existing file of ours narrowed to 0600), filled at debug level, and free of
+the session token and of what the session carried; stdout and stderr stay as
+without it."""
 import os
 import stat
 import tempfile
@@ -31,5 +32,24 @@ def test_log_is_private_and_holds_no_secrets():
         check(secret_input.strip() not in log, "session data is in the log")
 
 
+def test_existing_log_is_narrowed_to_0600():
+    d = tempfile.mkdtemp(prefix="ssm-log-")
+    path = os.path.join(d, "plugin.log")
+    with open(path, "w") as f:
+        f.write("earlier lines\n")
+    os.chmod(path, 0o644)
+    with ssmtest.Sim() as sim:
+        r = sim.start_session(doc="Sim-Echo")
+        argv, env = ssmtest.plugin_invocation(r, sim)
+        env = dict(env, SSM_PLUGIN_LOG=path, SSM_PLUGIN_LOG_LEVEL="info")
+        p = ssmtest.run_pipes(argv, env)
+        p.communicate(b"x\n", timeout=30)
+        check(p.returncode == 0, f"exit {p.returncode}")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    check(mode == 0o600, f"log mode {oct(mode)}")
+    with open(path, "rb") as f:
+        check(f.read().startswith(b"earlier lines\n"), "appended, not truncated")
+
+
 if __name__ == "__main__":
-    ssmtest.main([test_log_is_private_and_holds_no_secrets])
+    ssmtest.main([test_log_is_private_and_holds_no_secrets, test_existing_log_is_narrowed_to_0600])
