@@ -143,9 +143,7 @@ static void eof_check(lws_sorted_usec_list_t *sul)
     uint64_t quiet = now - sh->last_activity_ms;
     if ((quiet >= EOF_QUIET_MS && session_send_idle(sh->s) && !sh->delivery_blocked) ||
         quiet >= EOF_MAX_IDLE_MS) {
-        char text[sizeof sh->eof_text]; /* session_end frees sh (the handler's stop) */
-        memcpy(text, sh->eof_text, sizeof text);
-        session_end(sh->s, 0, text);
+        session_end(sh->s, 0, sh->eof_text); /* it copies the text before freeing sh */
         return;
     }
     lws_sul_schedule(session_lws_context(sh->s), 0, &sh->sul_eof, eof_check, 100 * LWS_US_PER_MS);

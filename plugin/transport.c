@@ -365,9 +365,8 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *u, voi
         }
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
-        if (t && t->wsi == wsi)
-            ssm_wsd_drain(t); /* lws may see a reset before we read */
         if (t && t->wsi == wsi) {
+            ssm_wsd_drain(t); /* lws may see a reset before we read */
             if (!t->why[0])
                 ssm_transport_set_why(t, "websocket closed");
             LOGW("websocket closed: %s", t->why);

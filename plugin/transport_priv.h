@@ -36,7 +36,7 @@ struct ssm_transport {
     size_t rx_len;
     bool rx_overflow;
     char why[256];   /* last error text */
-    char tls_why[160]; /* certificate verification failure or server alert of this attempt */
+    char tls_why[160]; /* certificate verification failure of this attempt */
     struct ssm_transport *next; /* all transports (see by_vhost) */
 
     /* Direct framing (ws_direct.c) on the established connection. */

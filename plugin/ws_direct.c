@@ -6,9 +6,9 @@
  * our CPU. Here, once lws has dialed and upgraded:
  *  - out: every frame the channel has ready is framed and masked
  *    (ssm_ws_frame, keys from OpenSSL's CSPRNG drawn 256 at a time) into one
- *    buffer, handed to lws as LWS_WRITE_RAW: one send (over TLS a few
- *    records of at most 4 KiB) per batch; lws still buffers what the socket
- *    does not take;
+ *    buffer and written straight to the socket (over TLS as records of at
+ *    most 4 KiB); only what the socket does not take goes to lws to buffer
+ *    (send_raw);
  *  - in: lws's own POLLIN is switched off (rx flow control) and a duplicate
  *    of the socket is adopted as a raw descriptor; on readable we recv (or
  *    SSL_read, with read-ahead, on lws's TLS session) up to 64 KiB at a time
@@ -166,7 +166,8 @@ static void fail(ssm_transport *t, const char *why)
         ssm_transport_set_why(t, why);
     struct lws *wsi = t->wsi;
     ssm_wsd_stop(t);
-    if (wsi)
+    /* While draining, lws is already closing the connection. */
+    if (wsi && !t->draining)
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -404,16 +405,20 @@ static size_t read_batch(ssm_transport *t)
 /* The connection is going away (a hang-up or reset reported before we
  * read): take in what the socket still holds first, so a last message, a
  * channel_closed say, is not lost to the race. */
+static void mark_batch(ssm_transport *t, bool begin)
+{
+    if (t->ops->on_batch)
+        t->ops->on_batch(t->user, begin);
+}
+
 void ssm_wsd_drain(ssm_transport *t)
 {
     if (!t->direct || t->closing || t->draining)
         return;
     t->draining = true;
-    if (t->ops->on_batch)
-        t->ops->on_batch(t->user, true);
+    mark_batch(t, true);
     read_batch(t);
-    if (t->ops->on_batch)
-        t->ops->on_batch(t->user, false);
+    mark_batch(t, false);
     t->draining = false;
 }
 
@@ -510,11 +515,9 @@ static void read_then_write(ssm_transport *t)
 
 static void on_readable(ssm_transport *t)
 {
-    if (t->ops->on_batch)
-        t->ops->on_batch(t->user, true);
+    mark_batch(t, true);
     read_then_write(t);
-    if (t->ops->on_batch)
-        t->ops->on_batch(t->user, false);
+    mark_batch(t, false);
 }
 
 int ssm_wsd_reader_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
