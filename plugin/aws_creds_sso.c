@@ -1,13 +1,12 @@
 /* The SSO token cache the AWS CLI writes on `aws sso login`, and refreshing
  * an expired access token with its refresh token (SSO-OIDC CreateToken). */
 #include "aws_creds.h"
+#include "file_replace.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -141,7 +140,7 @@ char *aws_sso_oidc_refresh_body(const aws_sso_token *t)
 }
 
 /* Rewrites the cache file with the new token, keeping every other field;
- * written to a temporary file and renamed, mode 0600 like the CLI's. */
+ * replaced atomically (ssm_file_replace), mode 0600 like the CLI's. */
 static void store(const aws_sso_token *t)
 {
     if (!t->path)
@@ -167,21 +166,7 @@ static void store(const aws_sso_token *t)
     wipe_delete(j);
     if (!text)
         return;
-    size_t pl = strlen(t->path) + 16;
-    char *tmp = malloc(pl);
-    if (tmp) {
-        /* A fresh, unpredictable name (mkostemp: O_EXCL, 0600): a link
-         * planted at a fixed temporary name is never followed. */
-        snprintf(tmp, pl, "%s.tmpXXXXXX", t->path);
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        size_t n = strlen(text);
-        bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
-        if (fd >= 0)
-            ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, t->path) != 0)
-            unlink(tmp);
-        free(tmp);
-    }
+    (void)ssm_file_replace(t->path, text, strlen(text)); /* a cache: best effort */
     wipe_free(text);
 }
 

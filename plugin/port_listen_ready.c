@@ -3,51 +3,20 @@
 #include "port_listen.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "file_replace.h"
 #include "log.h"
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Temp file in the same directory, then rename: atomic for readers. The
- * temp name is unpredictable and created exclusively (mkostemp: O_EXCL,
- * 0600), so a link planted beside the ready file is never followed. */
 static int publish_file(const char *path, const char *text, size_t n)
 {
-    size_t cap = strlen(path) + 32;
-    char *tmp = malloc(cap);
-    if (!tmp)
-        return -1;
-    snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    int rc = fd < 0 ? -1 : write_all(fd, text, n);
-    if (fd >= 0 && close(fd) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        LOGW("cannot write the ready file %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            unlink(tmp);
-    }
-    free(tmp);
-    return rc;
+    if (ssm_file_replace(path, text, n) == 0)
+        return 0;
+    LOGW("cannot write the ready file %s: %s", path, strerror(errno));
+    return -1;
 }
 
 static int publish_fd(const char *spec, const char *text, size_t n)
@@ -59,7 +28,7 @@ static int publish_fd(const char *spec, const char *text, size_t n)
         LOGW("SSM_PLUGIN_READY_FD=%s is not a descriptor >= 3", spec);
         return -1;
     }
-    int rc = write_all((int)fd, text, n);
+    int rc = ssm_write_all((int)fd, text, n);
     if (rc != 0)
         LOGW("cannot write the ready line to fd %ld: %s", fd, strerror(errno));
     close((int)fd); /* EOF tells the reader nothing else follows */

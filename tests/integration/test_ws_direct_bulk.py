@@ -70,11 +70,7 @@ class Dest:
             elif mode == b"d":
                 c.sendall(data(self.n))
             elif mode == b"e":
-                while True:
-                    d = c.recv(4096)
-                    if not d:
-                        break
-                    c.sendall(d)
+                T.EchoServer._echo(c)
         except OSError:
             pass
         finally:
