@@ -4,7 +4,8 @@ ceiling and the rate the service is reported to tolerate; it never sleeps.
 SSM_PLUGIN_PACE_MSGS sets another rate, 0 turns pacing off.
 
 The assertion is the cap itself, read from the simulator's receive
-timestamps: no one-second window holds more messages than rate + burst."""
+timestamps: no one-second window holds more messages than rate + burst
+(each sequence number counted once)."""
 import base64
 import hashlib
 import os
@@ -28,8 +29,14 @@ def upload(pace, n_msgs):
         out, err = proc.communicate(data, timeout=100)
         check(proc.returncode == 0, f"exit {proc.returncode}: {err[-300:]!r}")
         check(data in out, "the upload came back intact")
-        times = sorted(e["t_ms"] for e in sim.records(event="recv")
-                       if e.get("type") == "input_stream_data" and e.get("payload_type") == 1)
+        # First arrivals only: pacing applies to first transmissions; a
+        # retransmission after an RTO expired on a loaded machine (as the
+        # official plugin's, not paced) is not a second message of the rate.
+        first = {}
+        for e in sim.records(event="recv"):
+            if e.get("type") == "input_stream_data" and e.get("payload_type") == 1:
+                first.setdefault(e["seq"], e["t_ms"])
+        times = sorted(first.values())
     check(len(times) >= n_msgs * 0.9, f"{len(times)} data messages seen")
     return times
 
